@@ -1,0 +1,1 @@
+"""dspex_lab (placeholder; the public API is assembled below)."""
