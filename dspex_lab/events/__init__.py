@@ -11,12 +11,13 @@ attempt; the record says whether it will be retried), ``program.started``,
 from __future__ import annotations
 
 from dspex_lab.events._bus import Event, EventBus, Subscription
-from dspex_lab.events._trace import Span, child_span, current_span, new_id, span_scope
+from dspex_lab.events._trace import Meter, Span, child_span, current_span, new_id, span_scope
 
 __all__ = [
     "BUS",
     "Event",
     "EventBus",
+    "Meter",
     "Span",
     "Subscription",
     "child_span",

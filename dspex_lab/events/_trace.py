@@ -11,7 +11,7 @@ import contextvars
 import os
 from dataclasses import dataclass
 
-__all__ = ["Span", "current_span", "new_id", "span_scope"]
+__all__ = ["Meter", "Span", "child_span", "current_span", "new_id", "span_scope"]
 
 
 def new_id() -> str:
@@ -19,11 +19,47 @@ def new_id() -> str:
     return os.urandom(8).hex()
 
 
+class Meter:
+    """Running totals of the LM calls made under a span (and its children).
+
+    A program call opens a meter; every successful LM call inside it adds its
+    usage, so a program knows what it cost without the LM layer knowing
+    anything about programs.
+    """
+
+    __slots__ = ("calls", "completion_tokens", "cost", "cost_known", "latency_s",
+                 "prompt_tokens", "uncached_cost", "uncached_latency_s")
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.cost = 0.0
+        self.cost_known = True
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.latency_s = 0.0
+        self.uncached_cost = 0.0
+        self.uncached_latency_s = 0.0
+
+    def add(self, cost: float | None, latency_s: float, prompt_tokens: int,
+            completion_tokens: int) -> None:
+        self.calls += 1
+        if cost is None:
+            self.cost_known = False
+        else:
+            self.cost += cost
+            self.uncached_cost += cost
+        self.latency_s += latency_s
+        self.uncached_latency_s += latency_s
+        self.prompt_tokens += prompt_tokens
+        self.completion_tokens += completion_tokens
+
+
 @dataclass(frozen=True, slots=True)
 class Span:
     trace_id: str
     span_id: str
     tags: tuple[tuple[str, str], ...] = ()
+    meters: tuple[Meter, ...] = ()
 
 
 _current: contextvars.ContextVar[Span | None] = contextvars.ContextVar(
@@ -50,9 +86,16 @@ class span_scope:
         _current.reset(self._token)
 
 
-def child_span(tags: tuple[tuple[str, str], ...] = ()) -> tuple[Span, str | None]:
-    """A new span under the current one (or a new trace); returns (span, parent_id)."""
+def child_span(tags: tuple[tuple[str, str], ...] = (),
+               meter: Meter | None = None) -> tuple[Span, str | None]:
+    """A new span under the current one (or a new trace); returns (span, parent_id).
+
+    The child inherits the parent's tags (unless given its own) and meters,
+    plus ``meter`` if given.
+    """
     parent = _current.get()
+    extra = (meter,) if meter is not None else ()
     if parent is None:
-        return Span(new_id(), new_id(), tags), None
-    return Span(parent.trace_id, new_id(), tags or parent.tags), parent.span_id
+        return Span(new_id(), new_id(), tags, extra), None
+    return (Span(parent.trace_id, new_id(), tags or parent.tags, parent.meters + extra),
+            parent.span_id)

@@ -253,6 +253,8 @@ class LM:
             wall = time.perf_counter() - t0
             cost = self.cost(usage)
             latency = reported if reported is not None else wall
+            for meter in span.meters:
+                meter.add(cost, latency, usage.prompt_tokens, usage.completion_tokens)
             if record is not None:
                 record.ended_at = time.time()
                 record.text = text
