@@ -85,13 +85,15 @@ class LM:
     price_in=0.2, price_out=0.8)`` (prices in dollars per million tokens).
     Providers without the OpenAI protocol (``anthropic/...``, ``bedrock/...``)
     go through litellm. ``params`` (temperature, max_tokens, ...) are defaults
-    for every call; a call's own arguments override them.
+    for every call; a call's own arguments override them. ``extra_headers`` are
+    sent with every request (never recorded: they may carry credentials).
     """
 
     def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
                  price_in: float | None = None, price_out: float | None = None,
                  timeout: float = 60.0, max_retries: int = 3, max_concurrency: int = 64,
-                 supports_json_mode: bool | None = None, **params: Any) -> None:
+                 supports_json_mode: bool | None = None,
+                 extra_headers: Mapping[str, str] | None = None, **params: Any) -> None:
         self.model = model
         self.provider, self.name = _split_model(model)
         if (price_in is None) != (price_out is None):
@@ -113,11 +115,12 @@ class LM:
         self._explicit_price = (None if price_in is None or price_out is None else
                                 ModelPrice(price_in / 1e6, price_out / 1e6))
         self._supports_json_mode = supports_json_mode
+        self._extra_headers = dict(extra_headers or {})
         self._client_timeout = aiohttp.ClientTimeout(total=timeout)
         if self._info is not None:
             assert self.base_url is not None
             self._url = self.base_url.rstrip("/") + "/chat/completions"
-            self._headers = {"Content-Type": "application/json"}
+            self._headers = {"Content-Type": "application/json", **(extra_headers or {})}
             if self._key is not None:
                 header = self._info.auth_header
                 self._headers[header] = (self._key.value if header == "api-key"
@@ -184,7 +187,8 @@ class LM:
         kwargs: dict[str, Any] = {
             "base_url": self.base_url, "timeout": self.timeout,
             "max_retries": self.retry.max_attempts - 1, "max_concurrency": self.max_concurrency,
-            "supports_json_mode": self._supports_json_mode, **self.params}
+            "supports_json_mode": self._supports_json_mode,
+            "extra_headers": self._extra_headers, **self.params}
         if self._key is not None:
             kwargs["api_key"] = self._key.value
         if self._explicit_price is not None:
@@ -245,8 +249,8 @@ class LM:
                     record.will_retry = retry
                     _bus.emit("lm.failed", record)
                 if not retry:
-                    if attempt > 1:
-                        exc.args = (f"{exc.args[0]} (after {attempt} attempts)",)
+                    suffix = f" (after {attempt} attempts)" if attempt > 1 else ""
+                    exc.args = (self._redact(f"{exc.args[0]}{suffix}"),)
                     raise
                 await asyncio.sleep(policy.delay(attempt, exc.retry_after))
                 continue
@@ -305,6 +309,11 @@ class LM:
         return text, usage, finish, reported
 
     def _redact(self, text: str) -> str:
-        if self._key is not None and self._key.value and self._key.value in text:
-            return text.replace(self._key.value, "***")
+        """Remove the key and header values from text that will be recorded."""
+        secrets = [v for v in self._extra_headers.values() if len(v) >= 8]
+        if self._key is not None and self._key.value:
+            secrets.append(self._key.value)
+        for secret in secrets:
+            if secret in text:
+                text = text.replace(secret, "***")
         return text
