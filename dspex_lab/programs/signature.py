@@ -217,13 +217,11 @@ class _Parser:
     def parse_fields(self, *, is_input: bool, seen: dict[str, str]) -> list[_ParsedField]:
         role = "input" if is_input else "output"
         fields: list[_ParsedField] = []
-        after = "'->'" if not is_input else None
+        expected = f"expected an {role} field name" + ("" if is_input else " after '->'")
         while True:
             name_token = self.token
             if name_token.kind != "name":
-                context = f" after {after}" if after else ""
-                self.fail(f"expected {'an' if is_input else 'an'} {role} field name{context}"
-                          if after != "','" else "expected a field name after ','")
+                self.fail(expected)
             name = self.parse_name()
             if name in seen:
                 self.fail(f"expected a new field name; `{name}` is already an {seen[name]} field",
@@ -232,16 +230,15 @@ class _Parser:
             annotation: Any = str
             typed = self.token.kind == ":"
             if typed:
-                colon = self.advance()
+                self.advance()
                 if self.token.kind in ("end", ",", "->"):
-                    self.fail("expected a type after ':'", self.token.pos if
-                              self.token.kind != "end" else colon.pos + 1)
+                    self.fail("expected a type after ':'")
                 annotation = self.parse_type()
             fields.append((name, annotation, name_token.pos))
             kind = self.token.kind
             if kind == ",":
                 self.advance()
-                after = "','"
+                expected = "expected a field name after ','"
                 continue
             if kind == "->":
                 if is_input:
@@ -390,7 +387,7 @@ def _marker(is_input: bool, desc: str, description: str | None) -> Any:
     return _FieldMarker(is_input, description if description is not None else desc)
 
 
-def InputField(desc: str = "", *, description: str | None = None) -> Any:  # noqa: N802
+def InputField(desc: str = "", *, description: str | None = None) -> Any:
     """Declare an input field in a class-based signature (``q: str = InputField()``).
 
     Typed ``Any`` so ``question: str = InputField()`` type-checks.
@@ -398,7 +395,7 @@ def InputField(desc: str = "", *, description: str | None = None) -> Any:  # noq
     return _marker(True, desc, description)
 
 
-def OutputField(desc: str = "", *, description: str | None = None) -> Any:  # noqa: N802
+def OutputField(desc: str = "", *, description: str | None = None) -> Any:
     """Declare an output field in a class-based signature (``a: int = OutputField()``)."""
     return _marker(False, desc, description)
 
@@ -429,7 +426,8 @@ def _class_fields(cls: type) -> tuple[list[Field], list[Field]]:
         made = _make_field(name, normalized, value.description, value.is_input)
         (inputs if value.is_input else outputs).append(made)
     for name, annotation in annotations.items():
-        if name in marked or name.startswith("_") or get_origin(annotation) is ClassVar:
+        origin: Any = get_origin(annotation)
+        if name in marked or name.startswith("_") or origin is ClassVar or annotation is ClassVar:
             continue
         raise SignatureError(f"{cls.__name__}.{name}: declare it as `{name}: ... = InputField()` "
                              "or `= OutputField()`")
@@ -453,7 +451,7 @@ def _clean_instructions(text: str | None) -> str | None:
         return None
     if not isinstance(text, str):
         raise SignatureError(f"instructions must be a string, got {type(text).__name__}")
-    stripped = inspect.cleandoc(text)
+    stripped = inspect.cleandoc(text).strip()
     return stripped or None
 
 
