@@ -44,6 +44,18 @@ class LMResponse:
     finish_reason: str | None = None
     cache_hit: bool = False
     call_id: str = ""
+    uncached_cost: float | None = None
+    uncached_latency_s: float | None = None
+
+    @property
+    def objective_cost(self) -> float | None:
+        """What the call costs when not cached: optimizers use this, never ``cost``."""
+        return self.uncached_cost if self.cache_hit else self.cost
+
+    @property
+    def objective_latency_s(self) -> float:
+        return (self.uncached_latency_s if self.cache_hit and self.uncached_latency_s
+                is not None else self.latency_s)
 
 
 @dataclass(slots=True)
@@ -67,6 +79,8 @@ class LMCallRecord:
     latency_s: float | None = None
     wall_s: float | None = None
     cache_hit: bool = False
+    uncached_cost: float | None = None       # on a cache hit: what the original call cost
+    uncached_latency_s: float | None = None  # on a cache hit: the original latency
     finish_reason: str | None = None
     error_kind: str | None = None
     error_message: str | None = None
