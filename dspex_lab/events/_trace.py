@@ -41,15 +41,19 @@ class Meter:
         self.uncached_latency_s = 0.0
 
     def add(self, cost: float | None, latency_s: float, prompt_tokens: int,
-            completion_tokens: int) -> None:
+            completion_tokens: int, *, uncached_cost: float | None = None,
+            uncached_latency_s: float | None = None) -> None:
+        """Count one call. For a cache hit pass what the original call cost as
+        ``uncached_*``; otherwise those equal the call's own figures."""
         self.calls += 1
-        if cost is None:
+        original_cost = cost if uncached_cost is None else uncached_cost
+        if cost is None or original_cost is None:
             self.cost_known = False
         else:
             self.cost += cost
-            self.uncached_cost += cost
+            self.uncached_cost += original_cost
         self.latency_s += latency_s
-        self.uncached_latency_s += latency_s
+        self.uncached_latency_s += latency_s if uncached_latency_s is None else uncached_latency_s
         self.prompt_tokens += prompt_tokens
         self.completion_tokens += completion_tokens
 

@@ -17,14 +17,15 @@ from typing import Any
 import aiohttp
 import orjson
 
-from dspex_lab import events
+from dspex_lab import _hooks, events
 from dspex_lab.errors import (
     ConfigurationError,
     LMBadResponseError,
     LMError,
     MissingAPIKeyError,
 )
-from dspex_lab.events._trace import child_span
+from dspex_lab.events._trace import Span, child_span
+from dspex_lab.lm._cache import CachedResponse, cache_key, get_backend
 from dspex_lab.lm._litellm_transport import LITELLM_KEY_ENV, complete_with_litellm, warm_litellm
 from dspex_lab.lm._openai_transport import (
     HTTPReply,
@@ -214,17 +215,32 @@ class LM:
         return hash(self._identity())
 
     # -- calling ------------------------------------------------------------------
-    def __call__(self, messages: Messages | str, **params: Any) -> LMResponse:
+    def __call__(self, messages: Messages | str, *, cache: bool = True, sample: int = 0,
+                 **params: Any) -> LMResponse:
         """Synchronous call; works in scripts and inside Jupyter (never asyncio.run)."""
-        return run_sync(self.acall(messages, **params))
+        return run_sync(self.acall(messages, cache=cache, sample=sample, **params))
 
-    async def acall(self, messages: Messages | str, **params: Any) -> LMResponse:
-        """One completion, retried on 429/5xx/timeouts/broken bodies up to ``max_retries``."""
+    async def acall(self, messages: Messages | str, *, cache: bool = True, sample: int = 0,
+                    **params: Any) -> LMResponse:
+        """One completion, retried on 429/5xx/timeouts/broken bodies up to ``max_retries``.
+
+        ``cache=False`` skips the response cache for this call; ``sample``
+        distinguishes several samples of one prompt in the cache.
+        """
+        if _hooks.pending:
+            _hooks.run_first_call_hooks()
         if isinstance(messages, str):
             messages = [{"role": "user", "content": messages}]
         merged = {**self.params, **params} if params else self.params
         msg_list: list[Any] = messages if isinstance(messages, list) else list(messages)
         span, parent_id = child_span()
+        backend = get_backend() if cache else None
+        key = ""
+        if backend is not None:
+            key = cache_key(self.model, msg_list, merged, sample)
+            hit = backend.get(key)
+            if hit is not None:
+                return self._from_cache(hit, msg_list, merged, span, parent_id)
         policy = self.retry
         attempt = 0
         while True:
@@ -269,8 +285,34 @@ class LM:
                 record.wall_s = wall
                 record.finish_reason = finish
                 _bus.emit("lm.completed", record)
+            if backend is not None:
+                backend.put(key, CachedResponse(text, usage.prompt_tokens,
+                                                usage.completion_tokens, cost, latency,
+                                                self.model, started, finish))
             return LMResponse(text, self.model, self.provider, usage, cost, latency, wall,
                               attempt, finish, False, span.span_id)
+
+    def _from_cache(self, hit: CachedResponse, messages: list[Any], params: dict[str, Any],
+                    span: Span, parent_id: str | None) -> LMResponse:
+        """A cache hit: free now, but it carries what the original call cost."""
+        started = time.time()
+        usage = Usage(hit.prompt_tokens, hit.completion_tokens)
+        wall = time.time() - started
+        for meter in span.meters:
+            meter.add(0.0 if hit.cost is not None else None, wall, 0, 0,
+                      uncached_cost=hit.cost, uncached_latency_s=hit.latency_s)
+        if _bus.wants("lm.completed"):
+            record = LMCallRecord(span.span_id, span.trace_id, parent_id, self.model,
+                                  self.provider, messages, dict(params), 1, started,
+                                  ended_at=time.time(), text=hit.text,
+                                  prompt_tokens=hit.prompt_tokens,
+                                  completion_tokens=hit.completion_tokens, cost=0.0,
+                                  latency_s=wall, wall_s=wall, cache_hit=True,
+                                  uncached_cost=hit.cost, uncached_latency_s=hit.latency_s,
+                                  finish_reason=hit.finish_reason, tags=dict(span.tags))
+            _bus.emit("lm.completed", record)
+        return LMResponse(hit.text, self.model, self.provider, usage, 0.0, wall, wall, 0,
+                          hit.finish_reason, True, span.span_id, hit.cost, hit.latency_s)
 
     async def _attempt(self, messages: list[Any], params: Mapping[str, Any]
                        ) -> tuple[str, Usage, str | None, float | None]:

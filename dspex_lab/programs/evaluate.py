@@ -45,7 +45,9 @@ class EvaluationResult:
     (a configuration that fails is not a good one); ``score_stderr`` its
     standard error. ``cost`` is dollars for every LM call made, failed
     examples included (None if a model's price is unknown). Latencies are per
-    example (summed LM latency).
+    example (summed LM latency). ``uncached_cost`` and
+    ``uncached_latency_mean_s`` count cache hits at their original price and
+    latency: they are what an optimizer should compare.
     """
 
     score: float
@@ -56,6 +58,8 @@ class EvaluationResult:
     latency_p95_s: float
     wall_s: float
     lm_calls: int
+    uncached_cost: float | None
+    uncached_latency_mean_s: float
     rows: list[dict[str, Any]] = field(repr=False)
     failures: list[Failure] = field(repr=False)
 
@@ -255,8 +259,11 @@ async def aevaluate(program: Module, dataset: Iterable[Mapping[str, Any]] | Any,
                     score = float(score_fn(row, pred))
                 except Exception as exc:
                     error = Failure(i, "metric", f"the metric raised {type(exc).__name__}: {exc}")
-        record.update(score=score, cost=meter.cost if meter.cost_known else None,
-                      latency_s=meter.latency_s, lm_calls=meter.calls,
+        known = meter.cost_known
+        record.update(score=score, cost=meter.cost if known else None,
+                      uncached_cost=meter.uncached_cost if known else None,
+                      latency_s=meter.latency_s, uncached_latency_s=meter.uncached_latency_s,
+                      lm_calls=meter.calls,
                       error_kind=error.kind if error else None,
                       error=error.message if error else None)
         results[i] = record
@@ -282,6 +289,9 @@ async def aevaluate(program: Module, dataset: Iterable[Mapping[str, Any]] | Any,
         latency_p50_s=_percentile([r["latency_s"] for r in done_rows], 0.5),
         latency_p95_s=_percentile([r["latency_s"] for r in done_rows], 0.95),
         wall_s=time.perf_counter() - started, lm_calls=sum(m.calls for m in meters),
+        uncached_cost=sum(m.uncached_cost for m in meters) if known else None,
+        uncached_latency_mean_s=(sum(r["uncached_latency_s"] for r in done_rows)
+                                 / len(done_rows) if done_rows else 0.0),
         rows=done_rows, failures=sorted(failures, key=lambda f: f.index))
     if state["aborted"]:
         kinds = sorted({f.kind for f in failures})

@@ -115,7 +115,9 @@ class Module:
             record.outputs = fields
             _bus.emit("program.completed", record)
         return Prediction(fields, cost=cost, latency_s=meter.latency_s,
-                          lm_calls=meter.calls, call_id=span.span_id)
+                          lm_calls=meter.calls, call_id=span.span_id,
+                          uncached_cost=meter.uncached_cost if meter.cost_known else None,
+                          uncached_latency_s=meter.uncached_latency_s)
 
     async def _run(self, inputs: dict[str, Any]) -> dict[str, Any]:
         aforward = getattr(self, "aforward", None)

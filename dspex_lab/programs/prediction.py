@@ -14,17 +14,25 @@ class Prediction(Mapping[str, Any]):
     ``cost`` is dollars (None if a model's price is unknown), ``latency_s`` the
     summed LM latency, ``lm_calls`` how many LM calls it took (retries of
     failed attempts are not counted; parse fallbacks and code retries are).
+    Cache hits cost 0 and take no time; ``uncached_cost`` and
+    ``uncached_latency_s`` say what the calls cost when they were first made.
     """
 
-    __slots__ = ("_fields", "call_id", "cost", "latency_s", "lm_calls")
+    __slots__ = ("_fields", "call_id", "cost", "latency_s", "lm_calls", "uncached_cost",
+                 "uncached_latency_s")
 
     def __init__(self, fields: dict[str, Any], *, cost: float | None = None,
-                 latency_s: float = 0.0, lm_calls: int = 0, call_id: str = "") -> None:
+                 latency_s: float = 0.0, lm_calls: int = 0, call_id: str = "",
+                 uncached_cost: float | None = None,
+                 uncached_latency_s: float | None = None) -> None:
         self._fields = fields
         self.cost = cost
         self.latency_s = latency_s
         self.lm_calls = lm_calls
         self.call_id = call_id
+        # what the calls cost without the cache: optimizers use these, never cost/latency
+        self.uncached_cost = cost if uncached_cost is None else uncached_cost
+        self.uncached_latency_s = latency_s if uncached_latency_s is None else uncached_latency_s
 
     def __getattr__(self, name: str) -> Any:
         try:

@@ -17,7 +17,12 @@ from dspex_lab.errors import ConfigurationError, ParseError, SandboxError
 from dspex_lab.lm import LM, LMResponse
 from dspex_lab.programs.adapters import Adapter, fallback_adapter, get_adapter
 from dspex_lab.programs.adapters._values import CoercionError, text_coercer
-from dspex_lab.programs.config import ModuleConfig, apply_changes, validate_changes
+from dspex_lab.programs.config import (
+    ModuleConfig,
+    apply_changes,
+    split_config,
+    validate_changes,
+)
 from dspex_lab.programs.module import Module
 from dspex_lab.programs.signature import Signature
 from dspex_lab.settings import current
@@ -59,7 +64,8 @@ class Predictor(Module):
 
     def with_config(self, config: Mapping[str, Any]) -> Predictor:
         """A configured copy; ``{"module": "cot"}`` changes the reasoning strategy."""
-        changes = validate_changes(config)
+        shared, targeted = split_config(config, [self.kind])
+        changes = {**shared, **targeted.get(self.kind, {})}
         kind = changes.get("module", self.kind)
         clone = object.__new__(predictor_class(kind))
         clone.signature = self.signature
