@@ -8,6 +8,7 @@ the simulator reads.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -69,6 +70,11 @@ class Dataset:
         default_factory=lambda: MappingProxyType({}), repr=False, compare=False
     )
 
+    def __repr__(self) -> str:
+        return (f"Dataset({self.name!r}, train={len(self.train)}, val={len(self.val)}, "
+                f"test={len(self.test)}, signature={self.signature!r}, "
+                f"metric={self.default_metric!r})")
+
     def split(self, name: str) -> list[Row]:
         """The rows of ``name`` ("train", "val" or "test")."""
         if name not in SPLIT_SIZES:
@@ -101,4 +107,5 @@ class Dataset:
 
 def _demo_seed(name: str, seed: int) -> int:
     """Mixes the dataset name into the seed so demos of different datasets are unrelated."""
-    return (sum(ord(c) * 131**i for i, c in enumerate(name)) + 1_000_003 * seed) & ((1 << 64) - 1)
+    digest = hashlib.blake2b(f"{name}\x1f{seed}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")

@@ -114,14 +114,26 @@ _DIFFICULTY_SHIFT = {"capital": 0, "country": 1, "continent": -1}
 _ANSWER_INDEX = {"capital": 1, "country": 0, "continent": 2}
 
 
+def _distractors(index: int, kind: str) -> tuple[str, ...]:
+    """Three wrong answers of the right kind: neighbours in the table (grouped by continent)."""
+    if kind == "continent":
+        return tuple(c for c in CONTINENTS if c != COUNTRIES[index][2])[:3]
+    column = _ANSWER_INDEX[kind]
+    n = len(COUNTRIES)
+    return tuple(str(COUNTRIES[(index + step) % n][column]) for step in (1, -1, 2))
+
+
 def generate(count: int) -> Iterator[Record]:
     """``count`` distinct questions (at most 720), in a seeded shuffled order."""
     candidates: list[Record] = []
-    for row in COUNTRIES:
+    for index, row in enumerate(COUNTRIES):
         country, capital, _continent, obscurity = row
         for kind, templates in _TEMPLATES.items():
             difficulty = min(3, max(1, obscurity + _DIFFICULTY_SHIFT[kind]))
-            meta = MappingProxyType({"kind": kind, "country": country, "capital": capital})
+            meta = MappingProxyType({
+                "kind": kind, "country": country, "capital": capital,
+                "distractors": _distractors(index, kind),
+            })
             for template in templates:
                 question = template.format(country=country, capital=capital)
                 candidates.append((question, row[_ANSWER_INDEX[kind]], difficulty, meta))

@@ -83,6 +83,20 @@ def _apply(value: int, op: str, n: int) -> int:
     return value // n
 
 
+def _distractors(start: int, steps: list[tuple[str, int]], answer: int) -> tuple[int, ...]:
+    """Plausible wrong answers: the last step forgotten, off by one, a step misapplied."""
+    before_last = start
+    for op, n in steps[:-1]:
+        before_last = _apply(before_last, op, n)
+    op, n = steps[-1]
+    misapplied = before_last - n if op == "+" else before_last + n
+    found: list[int] = []
+    for candidate in (before_last, answer + 1, misapplied, answer - 1, answer + 10, answer + 2):
+        if candidate != answer and candidate >= 0 and candidate not in found:
+            found.append(candidate)
+    return tuple(found[:4])
+
+
 def generate(count: int) -> Iterator[Record]:
     """``count`` distinct problems; difficulty (1-4 operations) cycles evenly."""
     rng = Rng(SEED)
@@ -107,8 +121,9 @@ def generate(count: int) -> Iterator[Record]:
         answer = start
         for op, n in steps:
             answer = _apply(answer, op, n)
-        meta = MappingProxyType(
-            {"name": name, "object": obj, "start": start, "steps": tuple(steps)}
-        )
+        meta = MappingProxyType({
+            "name": name, "object": obj, "start": start, "steps": tuple(steps),
+            "distractors": _distractors(start, steps, answer),
+        })
         produced += 1
         yield question, answer, n_ops, meta

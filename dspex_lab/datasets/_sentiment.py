@@ -101,4 +101,7 @@ def generate(count: int) -> Iterator[Record]:
             continue
         seen.add(review)
         produced += 1
-        yield review, label, difficulty, MappingProxyType({"product": product})
+        distractors = tuple(other for other in LABELS if other != label)
+        yield review, label, difficulty, MappingProxyType(
+            {"product": product, "distractors": distractors}
+        )

@@ -8,6 +8,7 @@ reasoning strategy like over any other variable.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
@@ -27,7 +28,8 @@ from dspex_lab.programs.module import Module
 from dspex_lab.programs.signature import Signature
 from dspex_lab.settings import current
 
-__all__ = ["ChainOfThought", "Predict", "Predictor", "ProgramOfThought", "predictor_class"]
+__all__ = ["ChainOfThought", "Predict", "Predictor", "ProgramOfThought", "pot_code_signature",
+           "pot_demos", "predictor_class"]
 
 _bus = events.BUS
 REASONING_DESC = "think step by step before answering"
@@ -128,9 +130,12 @@ class Predictor(Module):
         prefix = self._prefixes.get(key)
         if prefix is None:
             prefix = adapter.format_prefix(signature, instructions=self.cfg.instructions,
-                                           demos=self.cfg.demos)
+                                           demos=self._demos(signature))
             self._prefixes[key] = prefix
         return [*prefix, adapter.format_inputs(signature, inputs)]
+
+    def _demos(self, signature: Signature) -> Sequence[Mapping[str, Any]]:
+        return self.cfg.demos
 
     async def _ask(self, lm: LM, adapter: Adapter, signature: Signature,
                    inputs: Mapping[str, Any]) -> LMResponse:
@@ -196,19 +201,10 @@ class ProgramOfThought(Predictor):
 
     kind = "pot"
 
-    def _code_signature(self, retry: bool) -> Signature:
-        sig = self.signature
-        inputs = ", ".join(f"{f.name}: {f.type_str}" for f in sig.input_fields.values())
-        descriptions = {f.name: f.description for f in sig.input_fields.values()
-                        if f.description}
-        descriptions["code"] = CODE_DESC
-        code_sig = Signature(f"{inputs} -> code: str", instructions=sig.instructions,
-                             descriptions=descriptions)
-        code_sig = code_sig.prepend_output("reasoning", "str", REASONING_DESC)
-        if retry:
-            code_sig = code_sig.append_input("previous_code", "str", "code that failed")
-            code_sig = code_sig.append_input("error", "str", "what went wrong when it ran")
-        return code_sig
+    def _demos(self, signature: Signature) -> Sequence[Mapping[str, Any]]:
+        if "code" in signature.output_fields:
+            return pot_demos(self.signature, self.cfg.demos)
+        return self.cfg.demos
 
     async def _run(self, inputs: dict[str, Any]) -> dict[str, Any]:
         from dspex_lab.programs.sandbox import arun_code
@@ -218,7 +214,7 @@ class ProgramOfThought(Predictor):
         last_error = ""
         attempts = 1 + self.cfg.max_code_retries
         for attempt in range(attempts):
-            sig = self._code_signature(retry=attempt > 0)
+            sig = pot_code_signature(self.signature, attempt > 0)
             step = await self.predict(sig, step_inputs)
             code = str(step.get("code", ""))
             result = await arun_code(code)
@@ -244,6 +240,38 @@ class ProgramOfThought(Predictor):
             step_inputs = {**inputs, "previous_code": code, "error": last_error}
         raise SandboxError(f"Program-of-thought code failed {attempts} time(s); "
                            f"last error: {last_error}")
+
+
+@functools.lru_cache(maxsize=256)
+def pot_code_signature(signature: Signature, retry: bool) -> Signature:
+    """The signature of program-of-thought's code step (public: the simulator's
+    expected-metrics oracle builds the very same prompts)."""
+    inputs = ", ".join(f"{f.name}: {f.type_str}" for f in signature.input_fields.values())
+    descriptions = {f.name: f.description for f in signature.input_fields.values()
+                    if f.description}
+    descriptions["code"] = CODE_DESC
+    code_sig = Signature(f"{inputs} -> code: str", instructions=signature.instructions,
+                         descriptions=descriptions)
+    code_sig = code_sig.prepend_output("reasoning", "str", REASONING_DESC)
+    if retry:
+        code_sig = code_sig.append_input("previous_code", "str", "code that failed")
+        code_sig = code_sig.append_input("error", "str", "what went wrong when it ran")
+    return code_sig
+
+
+def pot_demos(signature: Signature, demos: Sequence[Mapping[str, Any]]
+              ) -> list[Mapping[str, Any]]:
+    """Demos for the code step. A demo without ``code`` shows its answer as a
+    program that prints it, so a plain question/answer demo still teaches the
+    format (what to print) when the signature has a single output."""
+    outputs = list(signature.output_fields)
+    out: list[Mapping[str, Any]] = []
+    for demo in demos:
+        if "code" not in demo and len(outputs) == 1 and demo.get(outputs[0]) is not None:
+            demo = {**demo, "code": f"print({demo[outputs[0]]!r})"}
+        if "code" in demo:
+            out.append(demo)
+    return out
 
 
 _KINDS: dict[str, type[Predictor]] = {"predict": Predict, "cot": ChainOfThought,

@@ -24,19 +24,37 @@ def count_tokens(text: str) -> int:
     return len(_TOKEN.findall(text))
 
 
+_LONG = 64
+_MAX_CACHED = 4096
+_long_counts: dict[str, int] = {}
+
+
+def _count_cached(text: str) -> int:
+    """Token count, memoised for long texts: a program resends the same system message
+    and demos with every request, so counting them once saves most of the work."""
+    if len(text) < _LONG:
+        return len(_TOKEN.findall(text))
+    n = _long_counts.get(text)
+    if n is None:
+        if len(_long_counts) >= _MAX_CACHED:
+            _long_counts.clear()
+        n = _long_counts[text] = len(_TOKEN.findall(text))
+    return n
+
+
 def prompt_tokens(contents: Iterable[str]) -> int:
     """Tokens of a messages list: each content's tokens plus :data:`MESSAGE_OVERHEAD`."""
-    return sum(count_tokens(c) + MESSAGE_OVERHEAD for c in contents)
+    return sum(_count_cached(c) + MESSAGE_OVERHEAD for c in contents)
 
 
-def truncate_to_tokens(text: str, limit: int) -> tuple[str, int]:
-    """``text`` cut right after its ``limit``-th token, and its token count.
+def truncate_to_tokens(text: str, limit: int) -> tuple[str, bool]:
+    """``text`` cut right after its ``limit``-th token, and whether anything was cut.
 
     Returns the text unchanged when it has at most ``limit`` tokens.
     """
-    count = 0
-    for match in _TOKEN.finditer(text):
-        count += 1
+    for count, match in enumerate(_TOKEN.finditer(text), start=1):
         if count == limit:
-            return text[: match.end()], count
-    return text, count
+            if _TOKEN.search(text, match.end()) is None:
+                return text, False
+            return text[: match.end()], True
+    return text, False
