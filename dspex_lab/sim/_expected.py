@@ -120,7 +120,8 @@ _Call = tuple[float, Completion, dict[str, Any] | None]
 
 
 def _run_code(code: str) -> tuple[bool, str, str]:
-    """(ran, stdout, "Type: message"): the sandbox's verdict on code the simulator wrote.
+    """(ran, stdout, error): the sandbox's verdict on code the simulator wrote, worded as
+    the sandbox words it ("Type: message (line N)"), so retry prompts match to the token.
 
     Only ever runs the simulator's own replies (possibly cut by ``max_tokens``),
     never user input, so a plain ``exec`` with captured stdout is enough.
@@ -129,8 +130,19 @@ def _run_code(code: str) -> tuple[bool, str, str]:
     try:
         with contextlib.redirect_stdout(out):
             exec(compile(code, "<pot>", "exec"), {"__builtins__": __builtins__})
+    except SyntaxError as exc:
+        line = f" (line {exc.lineno})" if exc.lineno else ""
+        return False, out.getvalue(), f"{type(exc).__name__}: {exc.msg}{line}"
     except Exception as exc:
-        return False, out.getvalue(), f"{type(exc).__name__}: {exc}"
+        line = None
+        tb = exc.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == "<pot>":
+                line = tb.tb_lineno
+            tb = tb.tb_next
+        text = str(exc)
+        summary = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        return False, out.getvalue(), summary + (f" (line {line})" if line else "")
     return True, out.getvalue(), ""
 
 
