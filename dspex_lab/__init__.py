@@ -18,9 +18,11 @@ _EXPORTS: dict[str, str] = {
     "LM": "dspex_lab.lm",
     "LMResponse": "dspex_lab.lm",
     "set_price": "dspex_lab.lm",
-    # settings
+    # settings and recording
     "configure": "dspex_lab.settings",
     "context": "dspex_lab.settings",
+    "sql": "dspex_lab.recording",
+    "Store": "dspex_lab.store",
     # programs
     "Signature": "dspex_lab.programs.signature",
     "InputField": "dspex_lab.programs.signature",
@@ -51,13 +53,22 @@ _EXPORTS: dict[str, str] = {
     "EvaluationAborted": "dspex_lab.errors",
 }
 # public submodules
-_SUBMODULES = ("datasets", "events", "metrics", "errors")
+_SUBMODULES = ("cache", "datasets", "events", "metrics", "errors")
 _SUBMODULE_PATHS = {"metrics": "dspex_lab.programs.metrics"}
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES, "__version__"])
 
 
+_recording_installed = False
+
+
 def __getattr__(name: str) -> Any:
+    global _recording_installed
+    if not _recording_installed:
+        # recording is on by default; this only registers a hook (the store
+        # opens right before the first LM call)
+        _recording_installed = True
+        importlib.import_module("dspex_lab.recording").install()
     if name in _EXPORTS:
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
     elif name in _SUBMODULES:
@@ -73,31 +84,41 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from dspex_lab import datasets, errors, events
-    from dspex_lab.errors import (
-        ConfigurationError,
-        DatasetError,
-        DspexError,
-        DspexWarning,
-        EvaluationAborted,
-        LMError,
-        MissingAPIKeyError,
-        ParseError,
-        SandboxError,
-        SignatureError,
-    )
-    from dspex_lab.lm import LM, LMResponse, set_price
-    from dspex_lab.programs import metrics
-    from dspex_lab.programs.evaluate import EvaluationResult, aevaluate, evaluate
-    from dspex_lab.programs.function_program import program
-    from dspex_lab.programs.metrics import (
-        exact_match,
-        normalized_match,
-        numeric_tolerance,
-        token_f1,
-    )
-    from dspex_lab.programs.module import Module
-    from dspex_lab.programs.prediction import Prediction
-    from dspex_lab.programs.predictors import ChainOfThought, Predict, ProgramOfThought
-    from dspex_lab.programs.signature import InputField, OutputField, Signature
-    from dspex_lab.settings import configure, context
+    from dspex_lab import cache as cache
+    from dspex_lab import datasets as datasets
+    from dspex_lab import errors as errors
+    from dspex_lab import events as events
+    from dspex_lab.errors import ConfigurationError as ConfigurationError
+    from dspex_lab.errors import DatasetError as DatasetError
+    from dspex_lab.errors import DspexError as DspexError
+    from dspex_lab.errors import DspexWarning as DspexWarning
+    from dspex_lab.errors import EvaluationAborted as EvaluationAborted
+    from dspex_lab.errors import LMError as LMError
+    from dspex_lab.errors import MissingAPIKeyError as MissingAPIKeyError
+    from dspex_lab.errors import ParseError as ParseError
+    from dspex_lab.errors import SandboxError as SandboxError
+    from dspex_lab.errors import SignatureError as SignatureError
+    from dspex_lab.lm import LM as LM
+    from dspex_lab.lm import LMResponse as LMResponse
+    from dspex_lab.lm import set_price as set_price
+    from dspex_lab.programs import metrics as metrics
+    from dspex_lab.programs.evaluate import EvaluationResult as EvaluationResult
+    from dspex_lab.programs.evaluate import aevaluate as aevaluate
+    from dspex_lab.programs.evaluate import evaluate as evaluate
+    from dspex_lab.programs.function_program import program as program
+    from dspex_lab.programs.metrics import exact_match as exact_match
+    from dspex_lab.programs.metrics import normalized_match as normalized_match
+    from dspex_lab.programs.metrics import numeric_tolerance as numeric_tolerance
+    from dspex_lab.programs.metrics import token_f1 as token_f1
+    from dspex_lab.programs.module import Module as Module
+    from dspex_lab.programs.prediction import Prediction as Prediction
+    from dspex_lab.programs.predictors import ChainOfThought as ChainOfThought
+    from dspex_lab.programs.predictors import Predict as Predict
+    from dspex_lab.programs.predictors import ProgramOfThought as ProgramOfThought
+    from dspex_lab.programs.signature import InputField as InputField
+    from dspex_lab.programs.signature import OutputField as OutputField
+    from dspex_lab.programs.signature import Signature as Signature
+    from dspex_lab.recording import sql as sql
+    from dspex_lab.settings import configure as configure
+    from dspex_lab.settings import context as context
+    from dspex_lab.store import Store as Store

@@ -1,9 +1,10 @@
-"""Hooks run once, before the first LM call of the process.
+"""Hooks run once, before the first LM or program call of the process.
 
 Why: recording is on by default ("a user who does nothing gets every
 execution recorded"), but opening the store must not happen at import time
 (import must stay cheap) and the LM layer may not import the store. The
-package registers a hook here; the LM layer runs the hooks on its first call.
+package registers a hook here; the LM and program layers run the hooks on
+their first call.
 This module imports nothing so that registering costs nothing.
 """
 

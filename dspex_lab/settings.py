@@ -49,8 +49,18 @@ def _coerce(changes: dict[str, Any]) -> dict[str, Any]:
 
 
 def configure(**changes: Any) -> Settings:
-    """Set process-wide defaults, e.g. ``dx.configure(lm=dx.LM("sim/small"))``."""
+    """Set process-wide defaults, e.g. ``dx.configure(lm=dx.LM("sim/small"))``.
+
+    Also ``store=`` (a path, a Store, or None to turn recording off) and
+    ``cache=`` (False turns the LM response cache off).
+    """
     global _global
+    from dspex_lab import recording
+
+    if "store" in changes:
+        recording.set_store(changes.pop("store"))
+    if "cache" in changes:
+        recording.set_cache_enabled(bool(changes.pop("cache")))
     _global = replace(_global, **_coerce(changes))
     return _global
 

@@ -7,11 +7,15 @@ environment before each test, and the simulator is the only endpoint.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# Recording is on by default: keep the test session's store out of the working tree.
+_SESSION_DIR = tempfile.mkdtemp(prefix="dspex-tests-")
+os.environ["DSPEX_STORE"] = os.path.join(_SESSION_DIR, "session.duckdb")
 
 
 @pytest.fixture(autouse=True)
@@ -24,11 +28,23 @@ def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True)
 def _fresh_settings() -> Iterator[None]:
-    from dspex_lab import settings
+    """Restore defaults, the recording store and the cache after each test.
+
+    The response cache is off in tests unless a test turns it on: many tests
+    count what the simulator served, which a cache hit would hide.
+    """
+    from dspex_lab import recording, settings
 
     saved = settings._global
+    saved_store, saved_explicit = recording._store, recording._explicit
+    recording.set_cache_enabled(False)
     yield
     settings._global = saved
+    if recording._store is not saved_store:
+        if recording._store is not None:
+            recording._store.close()
+        recording._store, recording._explicit = saved_store, saved_explicit
+    recording.set_cache_enabled(False)
 
 
 @pytest.fixture(scope="session")

@@ -195,7 +195,7 @@ def test_model_without_provider_is_a_clear_error() -> None:
 
 
 def test_sim_provider_without_simulator_says_how_to_start_it() -> None:
-    with pytest.raises(ConfigurationError, match="sim.start"):
+    with pytest.raises(ConfigurationError, match=r"sim\.start"):
         dx.LM("sim/small")
 
 

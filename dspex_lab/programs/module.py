@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from dspex_lab import events
+from dspex_lab import _hooks, events
 from dspex_lab.errors import ConfigurationError
 from dspex_lab.events._trace import Meter, child_span, span_scope
 from dspex_lab.lm import run_sync
@@ -89,6 +89,8 @@ class Module:
 
     async def acall(self, **inputs: Any) -> Prediction:
         """Run the program on the background loop; reports ``program.*`` events."""
+        if _hooks.pending:  # e.g. open the default store before deciding what to report
+            _hooks.run_first_call_hooks()
         meter = Meter()
         span, parent_id = child_span(meter=meter)
         record: ProgramCallRecord | None = None

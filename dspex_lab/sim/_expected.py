@@ -134,15 +134,15 @@ def _run_code(code: str) -> tuple[bool, str, str]:
         line = f" (line {exc.lineno})" if exc.lineno else ""
         return False, out.getvalue(), f"{type(exc).__name__}: {exc.msg}{line}"
     except Exception as exc:
-        line = None
+        lineno = None
         tb = exc.__traceback__
         while tb is not None:
             if tb.tb_frame.f_code.co_filename == "<pot>":
-                line = tb.tb_lineno
+                lineno = tb.tb_lineno
             tb = tb.tb_next
         text = str(exc)
         summary = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-        return False, out.getvalue(), summary + (f" (line {line})" if line else "")
+        return False, out.getvalue(), summary + (f" (line {lineno})" if lineno else "")
     return True, out.getvalue(), ""
 
 

@@ -1,0 +1,252 @@
+"""Store write path: rows per second from records to durable rows, memory, file size,
+and what recording costs ``dx.evaluate``.
+
+Prints one JSON object:
+
+- ``executions_per_s``: records (half LM attempts, half program calls, ~500
+  bytes of JSON each: messages, outputs, params, config, tags) handed to the
+  store's writer as fast as one thread can (``Store.record``, what its bus
+  callback does), converted and written into the DuckDB file until
+  ``flush()`` returns (everything durable), divided into the number of rows;
+- ``writer_peak_rss_mb``: peak resident memory during that, above the
+  process's memory with the records already built (sampled every 5 ms);
+- ``file_mb_per_100k_executions``: file size after the run, per 100k rows;
+- ``executions_per_s_via_bus``: the same records emitted on the event bus
+  instead (adds the bus's per-event cost: queue, thread hand-off);
+- ``logging_overhead``: ``1 - on/off`` where on/off are ``dx.evaluate``
+  calls per second of a ``dx.Predict`` program against the simulator in a
+  separate process (fixed 50 ms latency, 64 in flight) with a store attached
+  vs not; the median over interleaved rounds (order alternating).
+
+Usage: ``python bench/store_write.py [--rows 200000] [--eval-n 3000] [--rounds 5]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+import dspex_lab as dx
+from dspex_lab import events, sim
+from dspex_lab.lm._types import LMCallRecord
+from dspex_lab.programs.records import ProgramCallRecord
+from dspex_lab.store import Store
+
+SYSTEM = ("Your input fields are: `question` (str). Your output fields are: `answer` (str). "
+          "Answer the question. Think about the arithmetic before answering and give only "
+          "the final number in the answer field.")
+WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota",
+         "kappa", "lambda", "mu"]
+
+
+def _records(n: int, seed: int = 0) -> list[tuple[str, Any]]:
+    """n records, alternating an LM attempt and the program call around it."""
+    rng = random.Random(seed)
+    out: list[tuple[str, Any]] = []
+    now = time.time()
+    for i in range(n // 2):
+        trace = f"{rng.getrandbits(64):016x}"
+        program_id = f"{rng.getrandbits(64):016x}"
+        call_id = f"{rng.getrandbits(64):016x}"
+        question = f"What is {i} plus {i * 7}? " + " ".join(rng.choices(WORDS, k=8))
+        answer = str(i * 8)
+        tags = {"run_id": f"run-{i % 10}", "trial_id": f"trial-{i % 500}"}
+        failed = i % 20 == 0
+        lm = LMCallRecord(
+            call_id, trace, program_id, "openai/small", "openai",
+            [{"role": "system", "content": SYSTEM},
+             {"role": "user", "content": f"[[ ## question ## ]]\n{question}"}],
+            {"temperature": 0.7, "max_tokens": 256}, 1, now + i * 1e-3,
+            ended_at=now + i * 1e-3 + 0.05,
+            text=None if failed else f"[[ ## answer ## ]]\n{answer}\n\n[[ ## completed ## ]]",
+            prompt_tokens=95, completion_tokens=12, cost=None if failed else 2.1e-5,
+            latency_s=0.05, wall_s=0.051, finish_reason=None if failed else "stop",
+            error_kind="server_error" if failed else None,
+            error_message="HTTP 500 from openai/small" if failed else None,
+            will_retry=failed, tags=tags)
+        program = ProgramCallRecord(
+            program_id, trace, None, "Predict", "predict", {"question": question},
+            {"predict": {"module": "predict", "model": "openai/small", "adapter": "chat",
+                         "temperature": 0.7, "max_tokens": 256, "demos": [],
+                         "instructions": None}},
+            now + i * 1e-3, ended_at=now + i * 1e-3 + 0.06, outputs={"answer": answer},
+            cost=2.1e-5, latency_s=0.05, lm_calls=1, adapter_used="chat", tags=tags)
+        out.append(("lm.failed" if failed else "lm.completed", lm))
+        out.append(("program.completed", program))
+    return out
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class _PeakRSS:
+    def __init__(self) -> None:
+        self.base = _rss_bytes()
+        self.peak = self.base
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, _rss_bytes())
+
+    def __enter__(self) -> _PeakRSS:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _write_rate(directory: Path, n_rows: int, via_bus: bool) -> dict[str, Any]:
+    """Rows/s from records to durable rows; ``via_bus``: emitted on the event bus,
+    else handed to the store's writer directly (what its bus callback does)."""
+    records = _records(n_rows)
+    path = directory / ("bus.duckdb" if via_bus else "writer.duckdb")
+    store = Store(path)
+    if via_bus:
+        store.attach()
+        feed = events.emit
+    else:
+        feed = store.record
+    # warm up: pyarrow import, first session, allocator pools
+    for kind, record in _records(20_000, seed=1):
+        feed(kind, record)
+    store.flush()
+    written_before = sum(store.stats()["rows_written"].values())
+    size_before = path.stat().st_size
+    with _PeakRSS() as rss:
+        started = time.perf_counter()
+        for kind, record in records:
+            feed(kind, record)
+        store.flush(timeout=600)
+        elapsed = time.perf_counter() - started
+    stats = store.stats()
+    store.close()
+    rows = sum(stats["rows_written"].values()) - written_before
+    assert rows == len(records), (rows, len(records))
+    size = path.stat().st_size
+    return {
+        "rows": rows,
+        "rows_per_s": round(rows / elapsed),
+        "seconds": round(elapsed, 2),
+        "flushes": stats["flushes"],
+        "max_flush_s": round(stats["max_flush_s"], 3),
+        "peak_rss_mb": round((rss.peak - rss.base) / 2**20, 1),
+        "file_mb_per_100k": round((size - size_before) / rows * 1e5 / 2**20, 2),
+    }
+
+
+def _eval_rate(program: Any, rows: list[dict[str, Any]]) -> float:
+    started = time.perf_counter()
+    result = dx.evaluate(program, rows, "exact_match", concurrency=64, progress=False)
+    elapsed = time.perf_counter() - started
+    assert result.n == len(rows) and result.n_failed == 0, result.failures[:3]
+    return len(rows) / elapsed
+
+
+def _recording_off() -> None:
+    """No default store: only the store this benchmark attaches records."""
+    # a dspex_lab without default recording has nothing to turn off
+    with contextlib.suppress(Exception):
+        dx.configure(store=None)
+
+
+def _logging_overhead(directory: Path, n: int, rounds: int, flush_ms: int | None
+                      ) -> dict[str, Any]:
+    """Interleaved rounds of dx.evaluate with the store detached and attached (order
+    alternating, fresh questions every time so no LM cache can answer); the overhead
+    is 1 - the median of the per-round on/off ratios, which cancels slow drifts of a
+    shared machine better than comparing the best rounds."""
+    _recording_off()
+    counter = iter(range(10**9))
+
+    def fresh_rows() -> list[dict[str, Any]]:
+        k = next(counter)
+        return [{"question": f"What is {i} plus {k}?", "answer": str(i + k)} for i in range(n)]
+
+    options = {} if flush_ms is None else {"flush_ms": flush_ms}
+    store = Store(directory / "eval.duckdb", **options)
+    ratios: list[float] = []
+    best_on = best_off = 0.0
+    with sim.start(process=True, fixed_latency_ms=50, speed=1.0) as server:
+        lm = dx.LM("openai/small", base_url=server.base_url, api_key="bench", price_in=0.15,
+                   price_out=0.6, max_concurrency=64)
+        program = dx.Predict("question -> answer", lm=lm, adapter="chat")
+        _eval_rate(program, fresh_rows()[:500])  # warm up connections
+        store.attach()
+        _eval_rate(program, fresh_rows()[:500])  # warm up the writer (imports, first flush)
+        store.flush()
+        store.detach()
+        for r in range(rounds):
+            rates = {}
+            for mode in (("off", "on") if r % 2 == 0 else ("on", "off")):
+                if mode == "on":
+                    store.attach()
+                rates[mode] = _eval_rate(program, fresh_rows())
+                if mode == "on":
+                    store.flush()
+                    store.detach()
+            ratios.append(rates["on"] / rates["off"])
+            best_on, best_off = max(best_on, rates["on"]), max(best_off, rates["off"])
+    recorded = int(store.sql("select count(*) as n from executions")["n"].iloc[0])
+    stats = store.stats()
+    store.close()
+    ratios.sort()
+    median = ratios[len(ratios) // 2] if len(ratios) % 2 else \
+        (ratios[len(ratios) // 2 - 1] + ratios[len(ratios) // 2]) / 2
+    return {
+        "eval_calls_per_s_store_off": round(best_off, 1),
+        "eval_calls_per_s_store_on": round(best_on, 1),
+        "logging_overhead": round(1 - median, 3),
+        "logging_overhead_rounds": [round(1 - x, 3) for x in ratios],
+        "eval_rows_recorded": recorded,
+        "eval_flush_interval_s": round(stats["flush_interval_s"], 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--eval-n", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--flush-ms", type=int, default=None,
+                        help="the store's flush interval for logging_overhead (default: "
+                             "Store's default)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="dspex-store-bench-") as tmp:
+        directory = Path(tmp)
+        writer = _write_rate(directory, args.rows, via_bus=False)
+        bus = _write_rate(directory, args.rows, via_bus=True)
+        figures: dict[str, Any] = {
+            "rows": writer["rows"],
+            "executions_per_s": writer["rows_per_s"],
+            "executions_per_s_via_bus": bus["rows_per_s"],
+            "writer_peak_rss_mb": writer["peak_rss_mb"],
+            "writer_peak_rss_mb_via_bus": bus["peak_rss_mb"],
+            "file_mb_per_100k_executions": writer["file_mb_per_100k"],
+            "max_flush_s": max(writer["max_flush_s"], bus["max_flush_s"]),
+        }
+        if args.eval_n:
+            figures.update(_logging_overhead(directory, args.eval_n, args.rounds,
+                                             args.flush_ms))
+        else:
+            figures["logging_overhead"] = None
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
