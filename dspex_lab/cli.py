@@ -3,7 +3,9 @@
 ``dspex-lab demo`` is the README's first command: it starts the simulator in
 this process, evaluates one program under a handful of configurations on a
 built-in dataset and prints accuracy, cost and latency, with no network and no
-API key. ``dspex-lab sim`` serves the simulator for other processes.
+API key. ``dspex-lab sim`` serves the simulator for other processes;
+``dspex-lab sql``, ``runs`` and ``export`` read the store (also while a
+notebook is writing it).
 """
 
 from __future__ import annotations
@@ -81,7 +83,9 @@ def _cmd_sim(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dspex-lab", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="dspex-lab", description="Build LLM programs and tune them on accuracy, cost and "
+        "latency. Every command runs offline against the built-in simulator or a store file.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="evaluate a program under several configurations "
@@ -100,7 +104,19 @@ def build_parser() -> argparse.ArgumentParser:
     simp.add_argument("--speed", type=float, default=1.0)
     simp.add_argument("--seed", type=int, default=0)
     simp.set_defaults(func=_cmd_sim)
+
+    from dspex_lab.store._cli import add_subcommands
+
+    add_subcommands(sub)
+    for name in ("sql", "runs", "export"):
+        sub.choices[name].set_defaults(func=_cmd_store)
     return parser
+
+
+def _cmd_store(args: argparse.Namespace) -> int:
+    from dspex_lab.store._cli import run_command
+
+    return run_command(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

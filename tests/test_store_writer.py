@@ -183,8 +183,8 @@ def test_cache_round_trip_newest_wins_and_clear(tmp_path: Path) -> None:
         store.cache_put("k1", old)
         store.cache_put("k1", new)
         store.cache_put("k2", old)
-        loaded = store.cache_load()  # sees what this process queued
-        assert loaded == {"k1": new, "k2": old}
+        store.flush()  # cache_load reads the file; it does not wait for the writer
+        assert store.cache_load() == {"k1": new, "k2": old}
         store.cache_put("k3", old)
         store.cache_clear()
         store.cache_put("k4", new)  # after the clear: kept
@@ -271,6 +271,22 @@ def test_a_failed_write_warns_keeps_rows_and_retries(tmp_path: Path,
     assert _count(path) == 30
 
 
+def test_closing_while_writes_fail_reports_the_loss(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    store = Store(path, flush_ms=50, timeout=1)
+    _make_unwritable(path)
+    try:
+        for i in range(5):
+            store.record("lm.completed", lm_record(i))
+        with pytest.warns(StoreWarning) as caught:
+            store.close(timeout=3)
+        assert any("lost" in str(w.message) for w in caught)
+    finally:
+        _make_writable(path)
+    with StoreReader(path) as reader:
+        assert reader.sql("select count(*) as n from executions")["n"][0] == 0
+
+
 def test_close_flushes_and_exit_flushes(tmp_path: Path) -> None:
     path = tmp_path / "s.duckdb"
     code = ("import sys\n"
@@ -300,4 +316,4 @@ def test_stats_shape(store: Store) -> None:
     stats = store.stats()
     assert stats["rows_written"]["executions"] == 1
     assert stats["flushes"] >= 1 and stats["failed_flushes"] == 0
-    assert stats["flush_interval_s"] == pytest.approx(0.2)
+    assert stats["flush_interval_s"] == pytest.approx(1.0)

@@ -33,7 +33,8 @@ class CachedEntry:
 
 
 def cache_row(key: str, entry: CachedEntry) -> tuple[Any, ...]:
-    """A ``lm_cache`` row (column order of the table)."""
+    """A ``lm_cache`` row (column order of the table; the writer blanks secrets in the
+    text when it converts the batch)."""
     return (key, entry.model, entry.text, entry.prompt_tokens, entry.completion_tokens,
             entry.cost, entry.latency_s, entry.created_at)
 

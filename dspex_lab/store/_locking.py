@@ -10,8 +10,9 @@ read-only attach + ``count(*)`` + detach ~9 ms; so each object keeps one
 instance and attaches per use.
 
 Readers attach for one query. The writer *holds* its read-write attachment
-from one flush to the next (a flush is then an INSERT and a WAL commit, ~5 ms,
-instead of ~25 ms with attach, checkpoint and detach around it) and lets go
+from one flush to the next (a 400-row flush is then an INSERT and a WAL commit,
+~15 ms, instead of ~25 ms with attach, checkpoint and detach around it; the
+WAL is checkpointed when it reaches 16 MB) and lets go
 when someone is waiting, when nothing was written for ``idle_s``, or when it
 closes; letting go checkpoints the WAL into the file.
 

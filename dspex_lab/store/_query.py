@@ -145,8 +145,10 @@ class _Reading(NamedQueries):
         """Hook: the writing store makes pending rows durable first."""
 
     def cache_load(self) -> dict[str, CachedEntry]:
-        """Every entry of the persistent LM cache (the newest row per key)."""
-        self._before_read()
+        """Every entry of the persistent LM cache in the file (the newest row per key).
+
+        Does not wait for the writer: entries queued with ``cache_put`` are in the
+        file after the next flush."""
         with self._access.session(write=False, timeout=self._read_timeout) as con:
             return load_cache(con)
 

@@ -40,14 +40,17 @@ class Store(_Reading):
         flush_ms: ...or this long after the oldest pending row arrived; also the
             most a crash can lose (plus the flush in progress). ``flush()``, and
             every query this process makes through the store, writes everything
-            pending at once.
+            pending at once. A flush has a fixed cost (~30 ms of CPU on a busy
+            2-core machine, whatever its size): at 1,000 LM calls/s, flushing
+            every 200 ms instead of 1 s cost 127 µs more CPU per call, ~15% of
+            what the call itself costs, hence the default.
         max_queue: records waiting at most; beyond, emitters wait (backpressure).
         timeout: how long an operation waits for the file when another process
             holds it, in seconds.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, flush_rows: int = 5000,
-                 flush_ms: int = 200, max_queue: int = 200_000, timeout: float = 10.0
+                 flush_ms: int = 1000, max_queue: int = 200_000, timeout: float = 10.0
                  ) -> None:
         resolved = resolve_path(path)
         if resolved.is_dir():

@@ -66,6 +66,9 @@ _POLL_HELD_S = 0.02
 
 
 def _cache_table(rows: list[tuple[Any, ...]]) -> pa.Table:
+    # a secret a reply happens to contain is blanked like everywhere else in the file
+    rows = [(r[0], r[1], r[2] if not isinstance(r[2], str) else _rows.scrub_text(r[2]),
+             *r[3:]) for r in rows]
     return _to_arrow(TABLES["lm_cache"], rows)
 
 
@@ -100,7 +103,7 @@ class Writer:
         self._flush_rows = flush_rows
         self._flush_s = flush_ms / 1000.0
         self._max_queue = max_queue
-        self._batch_cap = max(flush_rows, 50_000)
+        self._batch_cap = max(flush_rows, 20_000)
         self._session_timeout = session_timeout
         self._idle_s = idle_s
         self._cond = threading.Condition(threading.Lock())
@@ -190,7 +193,7 @@ class Writer:
         while self._pending >= self._max_queue and not self._stop:
             if not self._blocked_warned:
                 self._blocked_warned = True
-                _log.warning("store: %d records waiting to be written; callers now wait for "
+                _log.info("store: %d records waiting to be written; callers now wait for "
                              "the disk (last error: %r)", self._pending, self._last_error)
             self._cond.wait(0.5)
 
@@ -443,15 +446,17 @@ class Writer:
         try:
             while True:
                 with self._cond:
-                    while self._ready is None:
+                    if self._ready is None:
                         if self._stop and not self._threads[0].is_alive():
                             return
                         # while holding the file, look for waiting readers every 20 ms
                         self._cond.wait(_POLL_HELD_S if access.held else 0.1)
-                        if self._ready is None:
-                            access.maybe_release(self._idle_s)
                     batch = self._ready
-                    self._committing = True
+                    self._committing = batch is not None
+                if batch is None:
+                    # outside the lock: letting go checkpoints, producers must not wait
+                    access.maybe_release(self._idle_s)
+                    continue
                 self._commit_with_retries(batch)
                 access.maybe_release(self._idle_s)
                 with self._cond:
