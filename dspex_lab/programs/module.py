@@ -65,7 +65,7 @@ class Module:
 
     def config(self) -> dict[str, dict[str, Any]]:
         """The current configuration of each predictor, by path (JSON-friendly)."""
-        return {path: m.own_config() for path, m in self.named_modules().items()}
+        return {path: dict(m.own_config()) for path, m in self.named_modules().items()}
 
     def with_config(self, config: Mapping[str, Any]) -> Module:
         """A configured copy. Keys apply to every predictor, or target one:

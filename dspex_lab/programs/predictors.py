@@ -62,7 +62,15 @@ class Predictor(Module):
         return {self.kind: self}
 
     def own_config(self) -> dict[str, Any]:
-        return self.cfg.to_json(self.kind)
+        """The configuration as JSON-friendly data (computed once: the config is frozen).
+
+        Callers must not mutate the result (it is shared with every call record).
+        """
+        cached: dict[str, Any] | None = self.__dict__.get("_config_json")
+        if cached is None:
+            cached = self.cfg.to_json(self.kind)
+            self.__dict__["_config_json"] = cached
+        return cached
 
     def with_config(self, config: Mapping[str, Any]) -> Predictor:
         """A configured copy; ``{"module": "cot"}`` changes the reasoning strategy."""
