@@ -3,7 +3,9 @@
 Prints one JSON object:
 
 - ``ours_calls_per_s``: ``dx.evaluate`` of a Predict program (render, HTTP,
-  parse, score, record) over N examples at 64 in flight against a local
+  parse, score, and recording into a DuckDB store, on as by default; the
+  response cache is off so every call goes to the server) over N examples at
+  64 in flight against a local
   OpenAI-compatible server (the simulator in a separate process, fixed 50 ms
   latency);
 - ``raw_calls_per_s``: a bare aiohttp POST loop, same server, same body,
@@ -27,17 +29,18 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-import aiohttp  # noqa: E402
-import orjson  # noqa: E402
+import aiohttp
+import orjson
 
-import dspex_lab as dx  # noqa: E402
-from dspex_lab import sim  # noqa: E402
-from dspex_lab.lm import run_sync  # noqa: E402
+import dspex_lab as dx
+from dspex_lab import sim
+from dspex_lab.lm import run_sync
 
 CONCURRENCY = 64
 
@@ -144,7 +147,9 @@ def main() -> None:
 
     rows = _rows(args.n)
     figures: dict[str, Any] = {"n": args.n, "concurrency": CONCURRENCY,
-                               "server_latency_ms": 50}
+                               "server_latency_ms": 50, "recording": True}
+    store_dir = tempfile.mkdtemp(prefix="dspex-bench-")
+    dx.configure(store=os.path.join(store_dir, "bench.duckdb"), cache=False)
     with sim.start(process=True, fixed_latency_ms=50, speed=1.0) as slow, \
             sim.start(process=True, fixed_latency_ms=0, speed=0.0) as fast:
         program = _program(slow.base_url)
