@@ -129,3 +129,29 @@ def test_cache_persists_across_processes_and_clears(sim_url: str, tmp_path: Path
     dx.cache.clear()
     recording.set_store(None)  # release the file for the next process
     assert run() == "False"
+
+
+def test_injected_faults_every_attempt_is_a_row_and_nothing_is_lost(
+        sim_url: str, sim_server: Any, store_path: Path, lookup: Any) -> None:
+    """20% faults (429, 500, hangs, truncated bodies): the run completes, and the store
+    holds one row per request the simulator served, each failed one with its kind."""
+    sim_server.set_faults(rate_429=0.05, rate_500=0.05, rate_hang=0.05, rate_truncated=0.05,
+                          retry_after_s=0.01, hang_s=5)
+    before = sim_server.stats()["total"]
+    try:
+        lm = dx.LM("sim/small", timeout=0.5, max_retries=12)
+        qa = dx.Predict(lookup.signature, lm=lm)
+        result = dx.evaluate(qa, lookup.val[:150], "normalized_match")
+    finally:
+        sim_server.set_faults()
+    served = sim_server.stats()["total"] - before
+    assert result.n == 150
+    # retries absorbed every fault; what fails is the model's own format errors
+    assert {f.kind for f in result.failures} <= {"parse_error"}
+    rows = dx.sql("select error_kind, count(*) as n from executions where kind = 'lm' "
+                  "group by error_kind")
+    by_kind = dict(zip(rows["error_kind"].fillna("ok"), rows["n"], strict=True))
+    assert sum(by_kind.values()) == served
+    assert by_kind["ok"] == result.lm_calls
+    assert {"rate_limit", "server_error", "timeout"} <= set(by_kind)
+    assert by_kind.get("connection", 0) + by_kind.get("bad_response", 0) > 0  # truncated
