@@ -145,6 +145,9 @@ def test_injected_faults_every_attempt_is_a_row_and_nothing_is_lost(
     finally:
         sim_server.set_faults()
     served = sim_server.stats()["total"] - before
+    store = recording.active_store()
+    assert store is not None
+    store.flush()
     assert result.n == 150
     # retries absorbed every fault; what fails is the model's own format errors
     assert {f.kind for f in result.failures} <= {"parse_error"}
