@@ -152,14 +152,15 @@ class Store(_Reading):
         return self._writer.stats()
 
     def _before_read(self) -> None:
-        # What this process recorded so far is visible to its own queries, unless
-        # writing it would keep the query waiting for more than a second.
+        # What this process recorded so far is visible to its own queries (a
+        # query right after an evaluation must count all of it); only a writer
+        # stuck for the whole read timeout lets a query read without it, loudly.
         if not self._closed and (self.attached or self._writer.pending):
             try:
-                self.flush(min(self._read_timeout, 1.0))
+                self.flush(self._read_timeout)
             except StoreError as exc:
-                _log.debug("store: reading without %d unwritten records: %s",
-                           self._writer.pending, exc)
+                _log.warning("store: reading without %d unwritten records: %s",
+                             self._writer.pending, exc)
 
     # -- cache ------------------------------------------------------------------------------
     def cache_put(self, key: str, entry: CachedEntry) -> None:
