@@ -51,16 +51,11 @@ class PersistentCache:
         self._load_lock = threading.Lock()
 
     def _load(self) -> dict[str, CachedResponse]:
-        from dspex_lab.lm._cache import CachedResponse
-
         with self._load_lock:
             if self._entries is None:
                 entries: dict[str, CachedResponse] = {}
                 try:
-                    for key, e in self._store.cache_load().items():
-                        entries[key] = CachedResponse(e.text, e.prompt_tokens,
-                                                      e.completion_tokens, e.cost, e.latency_s,
-                                                      e.model, e.created_at)
+                    entries = self._store.cache_load()
                 except Exception as exc:  # a cache that cannot load is an empty cache
                     _log.warning("could not load the LM cache from %s: %s", self._store.path,
                                  exc)
@@ -72,12 +67,8 @@ class PersistentCache:
         return entries.get(key)
 
     def put(self, key: str, entry: CachedResponse) -> None:
-        from dspex_lab.store import CachedEntry
-
         self._load()[key] = entry
-        self._store.cache_put(key, CachedEntry(entry.text, entry.prompt_tokens,
-                                               entry.completion_tokens, entry.cost,
-                                               entry.latency_s, entry.model, entry.created_at))
+        self._store.cache_put(key, entry)
 
     def clear(self) -> None:
         self._entries = {}

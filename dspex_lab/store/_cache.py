@@ -9,8 +9,9 @@ more than once, the newest row wins on load.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from dspex_lab.lm._cache import CachedResponse
 
 if TYPE_CHECKING:
     import duckdb
@@ -18,18 +19,10 @@ if TYPE_CHECKING:
 __all__ = ["CachedEntry", "cache_row", "load_cache"]
 
 
-@dataclass(frozen=True, slots=True)
-class CachedEntry:
-    """One cached completion, with what the *original* call cost and how long it took
-    (a hit is reported at cost 0 and its real latency, but objectives use these)."""
-
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
-    cost: float | None
-    latency_s: float
-    model: str
-    created_at: float
+CachedEntry = CachedResponse
+"""One cached completion, with what the *original* call cost and how long it took
+(a hit is reported at cost 0 and its real latency, but objectives use these).
+The LM layer's own record type, so entries pass between the two unchanged."""
 
 
 def cache_row(key: str, entry: CachedEntry) -> tuple[Any, ...]:
