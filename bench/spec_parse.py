@@ -8,6 +8,8 @@ Prints one JSON object:
 - ``analyze_ms``: ``spec.analyze()`` on the parsed spec, median;
 - ``total_ms``: parse + analyze, median of runs doing both (the figure the
   issue asks to keep under 50 ms);
+- ``total_cpu_ms``: the same in process CPU time (less sensitive to other load on the
+  machine than wall time);
 - ``first_total_ms``: the first parse + analyze in this process (after imports): it also
   pays one-time work (the built-in dataset is generated, adapters warm their caches);
 - ``diagnostics``: what the spec reports (it is valid: warnings/infos only).
@@ -108,13 +110,15 @@ def main() -> None:
     spec = parse_spec(text)
     spec.analyze()
     first = (time.perf_counter() - start) * 1000
-    parse_ms, analyze_ms, total_ms = [], [], []
+    parse_ms, analyze_ms, total_ms, cpu_ms = [], [], [], []
     for _ in range(args.repeat):
+        c0 = time.process_time()
         t0 = time.perf_counter()
         spec = parse_spec(text)
         t1 = time.perf_counter()
         analysis = spec.analyze()
         t2 = time.perf_counter()
+        cpu_ms.append((time.process_time() - c0) * 1000)
         parse_ms.append((t1 - t0) * 1000)
         analyze_ms.append((t2 - t1) * 1000)
         total_ms.append((t2 - t0) * 1000)
@@ -126,6 +130,7 @@ def main() -> None:
         "analyze_ms": round(statistics.median(analyze_ms), 2),
         "total_ms": round(statistics.median(total_ms), 2),
         "total_p90_ms": round(sorted(total_ms)[int(0.9 * len(total_ms))], 2),
+        "total_cpu_ms": round(statistics.median(cpu_ms), 2),
         "first_total_ms": round(first, 2),
         "ok": spec.ok,
         "diagnostics": sorted({d.kind for d in spec.diagnostics}),

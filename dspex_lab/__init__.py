@@ -40,6 +40,20 @@ _EXPORTS: dict[str, str] = {
     "normalized_match": "dspex_lab.programs.metrics",
     "token_f1": "dspex_lab.programs.metrics",
     "numeric_tolerance": "dspex_lab.programs.metrics",
+    # variables, spaces, constraints, the spec
+    "Space": "dspex_lab.variables",
+    "Spec": "dspex_lab.variables",
+    "parse_spec": "dspex_lab.variables",
+    "load_spec": "dspex_lab.variables",
+    "Categorical": "dspex_lab.variables",
+    "Float": "dspex_lab.variables",
+    "Int": "dspex_lab.variables",
+    "Demos": "dspex_lab.variables",
+    "Constraint": "dspex_lab.variables",
+    "Diagnostic": "dspex_lab.variables",
+    "Analysis": "dspex_lab.variables",
+    "SpecError": "dspex_lab.variables",
+    "BudgetExceededError": "dspex_lab.variables",
     # errors
     "DspexError": "dspex_lab.errors",
     "DspexWarning": "dspex_lab.errors",
@@ -53,7 +67,7 @@ _EXPORTS: dict[str, str] = {
     "EvaluationAborted": "dspex_lab.errors",
 }
 # public submodules
-_SUBMODULES = ("cache", "datasets", "events", "metrics", "errors")
+_SUBMODULES = ("cache", "datasets", "events", "metrics", "errors", "variables")
 _SUBMODULE_PATHS = {"metrics": "dspex_lab.programs.metrics"}
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES, "__version__"])
@@ -88,6 +102,7 @@ if TYPE_CHECKING:
     from dspex_lab import datasets as datasets
     from dspex_lab import errors as errors
     from dspex_lab import events as events
+    from dspex_lab import variables as variables
     from dspex_lab.errors import ConfigurationError as ConfigurationError
     from dspex_lab.errors import DatasetError as DatasetError
     from dspex_lab.errors import DspexError as DspexError
@@ -122,3 +137,16 @@ if TYPE_CHECKING:
     from dspex_lab.settings import configure as configure
     from dspex_lab.settings import context as context
     from dspex_lab.store import Store as Store
+    from dspex_lab.variables import Analysis as Analysis
+    from dspex_lab.variables import BudgetExceededError as BudgetExceededError
+    from dspex_lab.variables import Categorical as Categorical
+    from dspex_lab.variables import Constraint as Constraint
+    from dspex_lab.variables import Demos as Demos
+    from dspex_lab.variables import Diagnostic as Diagnostic
+    from dspex_lab.variables import Float as Float
+    from dspex_lab.variables import Int as Int
+    from dspex_lab.variables import Space as Space
+    from dspex_lab.variables import Spec as Spec
+    from dspex_lab.variables import SpecError as SpecError
+    from dspex_lab.variables import load_spec as load_spec
+    from dspex_lab.variables import parse_spec as parse_spec
