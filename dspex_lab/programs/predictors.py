@@ -77,9 +77,14 @@ class Predictor(Module):
         shared, targeted = split_config(config, [self.kind])
         changes = {**shared, **targeted.get(self.kind, {})}
         kind = changes.get("module", self.kind)
-        clone = object.__new__(predictor_class(kind))
+        return self._clone(predictor_class(kind), apply_changes(self.cfg, changes))
+
+    def _clone(self, cls: type[Predictor], cfg: ModuleConfig) -> Predictor:
+        """A predictor of ``cls`` over the same (immutable) signature with ``cfg``; its
+        caches start empty because they depend on the configuration."""
+        clone = object.__new__(cls)
         clone.signature = self.signature
-        clone.cfg = apply_changes(self.cfg, changes)
+        clone.cfg = cfg
         clone._prefixes = {}
         return clone
 
@@ -110,11 +115,7 @@ class Predictor(Module):
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Predictor:
         # Immutable config and signature: sharing them is safe and keeps the LM client shared.
-        clone = object.__new__(type(self))
-        clone.signature = self.signature
-        clone.cfg = self.cfg
-        clone._prefixes = {}
-        return clone
+        return self._clone(type(self), self.cfg)
 
     # -- running ----------------------------------------------------------------------
     def _lm(self) -> LM:
