@@ -54,6 +54,12 @@ _EXPORTS: dict[str, str] = {
     "Analysis": "dspex_lab.variables",
     "SpecError": "dspex_lab.variables",
     "BudgetExceededError": "dspex_lab.variables",
+    "Budget": "dspex_lab.variables",
+    # optimization
+    "optimize": "dspex_lab.optimize",
+    "resume": "dspex_lab.optimize",
+    "Run": "dspex_lab.optimize",
+    "Objective": "dspex_lab.optimize",
     # errors
     "DspexError": "dspex_lab.errors",
     "DspexWarning": "dspex_lab.errors",
@@ -116,6 +122,10 @@ if TYPE_CHECKING:
     from dspex_lab.lm import LM as LM
     from dspex_lab.lm import LMResponse as LMResponse
     from dspex_lab.lm import set_price as set_price
+    from dspex_lab.optimize import Objective as Objective
+    from dspex_lab.optimize import Run as Run
+    from dspex_lab.optimize import optimize as optimize
+    from dspex_lab.optimize import resume as resume
     from dspex_lab.programs import metrics as metrics
     from dspex_lab.programs.evaluate import EvaluationResult as EvaluationResult
     from dspex_lab.programs.evaluate import aevaluate as aevaluate
@@ -138,6 +148,7 @@ if TYPE_CHECKING:
     from dspex_lab.settings import context as context
     from dspex_lab.store import Store as Store
     from dspex_lab.variables import Analysis as Analysis
+    from dspex_lab.variables import Budget as Budget
     from dspex_lab.variables import BudgetExceededError as BudgetExceededError
     from dspex_lab.variables import Categorical as Categorical
     from dspex_lab.variables import Constraint as Constraint

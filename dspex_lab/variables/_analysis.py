@@ -63,12 +63,13 @@ SAMPLE_CONFIGS = 24
 class BudgetExceededError(DspexError):
     """A run's pre-flight estimate exceeds its budget; pass ``force=True`` to run anyway.
 
-    ``analysis`` is the :class:`Analysis` that refused.
+    ``analysis`` is the :class:`Analysis` that refused (None when the optimizer's own
+    estimate for a Python program refused).
     """
 
     kind = "budget_exceeded"
 
-    def __init__(self, message: str, analysis: Analysis) -> None:
+    def __init__(self, message: str, analysis: Analysis | None = None) -> None:
         super().__init__(message)
         self.analysis = analysis
 
@@ -132,9 +133,10 @@ class Analysis:
                 and est.dollars > budget.dollars:
             problems.append(f"estimated ${est.dollars:.4f} exceeds budget.dollars "
                             f"${budget.dollars:g}")
-        if budget.minutes is not None and est.wall_time_s / 60 > budget.minutes:
-            problems.append(f"estimated {est.wall_time_s / 60:.1f} min exceeds "
-                            f"budget.minutes {budget.minutes:g}")
+        limit = budget.time_limit_s
+        if limit is not None and est.wall_time_s > limit:
+            problems.append(f"estimated {est.wall_time_s / 60:.1f} min exceeds the budget's "
+                            f"{limit / 60:g} min")
         return problems
 
     @property
@@ -191,7 +193,8 @@ class Analysis:
         budget = self.budget
         shown = ", ".join(f"{k} {v}" for k, v in (("dollars", budget.dollars),
                                                   ("trials", budget.trials),
-                                                  ("minutes", budget.minutes)) if v is not None)
+                                                  ("minutes", budget.minutes),
+                                                  ("seconds", budget.seconds)) if v is not None)
         lines.append(f"  budget: {shown or 'none'}"
                      + (f" -- EXCEEDED: {'; '.join(self.budget_problems)}"
                         if self.exceeds_budget else ""))

@@ -37,11 +37,32 @@ DEFAULT_OBJECTIVES: dict[str, str] = {"accuracy": "max", "cost": "min", "latency
 
 @dataclass(frozen=True)
 class Budget:
-    """Limits of a run: dollars spent, trials run, minutes of wall time (None: no limit)."""
+    """Limits of a run: dollars spent, trials run, wall time in ``minutes`` or ``seconds``
+    (None: no limit; when both are given the shorter counts)."""
 
     dollars: float | None = None
     trials: int | None = None
     minutes: float | None = None
+    seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("dollars", "minutes", "seconds"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(
+                    value, int | float) or not value > 0):
+                raise ConfigurationError(f"Budget.{name} must be a positive number, not "
+                                         f"{value!r}")
+        if self.trials is not None and (isinstance(self.trials, bool) or not isinstance(
+                self.trials, int) or self.trials < 1):
+            raise ConfigurationError(f"Budget.trials must be an integer >= 1, not "
+                                     f"{self.trials!r}")
+
+    @property
+    def time_limit_s(self) -> float | None:
+        """The wall-time limit in seconds (None: none)."""
+        limits = [v for v in (None if self.minutes is None else self.minutes * 60,
+                              self.seconds) if v is not None]
+        return min(limits) if limits else None
 
     def to_spec(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)

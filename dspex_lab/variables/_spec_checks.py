@@ -282,7 +282,7 @@ class Checker(VariableReader):
                 self.warn(node, "strategy-mismatch", "NSGA-II searches a Pareto front; with "
                           "one objective use tpe", "tpe")
         if space is not None and not self.has_errors() and (
-                budget.dollars is not None or budget.minutes is not None):
+                budget.dollars is not None or budget.time_limit_s is not None):
             self.check_budget(budget)
 
     def check_budget(self, budget: Budget) -> None:
@@ -314,7 +314,8 @@ class Checker(VariableReader):
                 return
         if known_size and analysis.exceeds_budget:
             key = "dollars" if budget.dollars is not None and est.dollars is not None \
-                and est.dollars > budget.dollars else "minutes"
+                and est.dollars > budget.dollars else \
+                "minutes" if ("budget", "minutes") in self.sub_nodes else "seconds"
             node = self.sub_nodes[("budget", key)][1]
             self.warn(node, "budget-exceeded", "; ".join(analysis.budget_problems)
                       + f" ({est.trials} trials x {est.dataset_size} examples); the run will "

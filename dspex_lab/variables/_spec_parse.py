@@ -37,7 +37,7 @@ __all__ = ["KNOWN_OBJECTIVES", "TOP_KEYS", "VARIABLE_KEYS", "objective_direction
 TOP_KEYS = ("name", "description", "signature", "instructions", "model", "adapter", "module",
             "temperature", "max_tokens", "dataset", "metric", "variables", "constraints",
             "objectives", "weights", "budget", "strategy")
-BUDGET_KEYS = ("dollars", "trials", "minutes")
+BUDGET_KEYS = ("dollars", "trials", "minutes", "seconds")
 DATASET_KEYS = ("name", "split", "size")
 KNOWN_OBJECTIVES = ("accuracy", "cost", "latency", "tokens")
 _STRATEGY_ALIASES = {"bayesian": "tpe", "bayesian_optimization": "tpe", "bayes": "tpe",
