@@ -4,7 +4,8 @@ The content is a pure function of (prompt, item, outcome, key): the answer is
 the ground truth when the outcome is correct and one of the item's
 distractors otherwise, chain-of-thought reasoning grows with difficulty (that
 is what makes ``cot`` cost tokens), program-of-thought code is real Python,
-and a format error drops the markers/headings/braces the adapter looks for.
+a format error drops the markers/headings/braces the adapter looks for, and
+a request for an instruction gets a plausible one (:mod:`dspex_lab.sim._proposals`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import orjson
 from dspex_lab.datasets import Item, load
 from dspex_lab.sim._code import RAISES, write_code
 from dspex_lab.sim._draws import Outcome, unit
+from dspex_lab.sim._proposals import is_proposal_field, write_proposal
 from dspex_lab.sim._reader import Field, Prompt
 
 __all__ = ["Reply", "answer_field", "write_reply"]
@@ -188,6 +190,9 @@ def write_reply(prompt: Prompt, item: Item | None, outcome: Outcome, key: str) -
             values["code"], code_error = write_code(item, outcome.kind, shown, prompt.attempt, how)
         elif field.name == answer_name and value is not None:
             values[field.name] = _coerce(value, field)
+        elif item is None and is_proposal_field(field.name):
+            proposal = write_proposal(field.type, key, prompt.model.tier, prompt.inputs)
+            values[field.name] = proposal if proposal is not None else _generic(field, key)
         else:
             values[field.name] = _generic(field, key)
     if outcome.format_error:
