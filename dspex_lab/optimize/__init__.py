@@ -12,6 +12,10 @@ hypervolume live in :mod:`._pareto`. The guide is ``docs/optimize.md``.
 
 from __future__ import annotations
 
+import sys
+import types
+from typing import Any
+
 from dspex_lab.optimize._objectives import STANDARD, Objective
 from dspex_lab.optimize._optimizer import optimize, resume
 from dspex_lab.optimize._pareto import dominates, hypervolume, non_dominated
@@ -33,3 +37,15 @@ __all__ = [
     "optimize",
     "resume",
 ]
+
+
+class _CallableModule(types.ModuleType):
+    """``dx.optimize`` is both this subpackage and the function: Python binds the
+    subpackage to ``dspex_lab.optimize`` once it is imported, so the module itself
+    forwards calls to :func:`optimize` and ``dx.optimize(...)`` always works."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Run:
+        return optimize(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
