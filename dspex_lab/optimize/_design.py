@@ -44,9 +44,9 @@ def _model_of(assignment: dict[str, Any]) -> str:
 
 def anchor_configs(space: Space, cost_of: Callable[[dict[str, Any]], float | None], *,
                    limit: int, seed: int) -> list[dict[str, Any]]:
-    """Up to ``limit`` assignments: each model's cheapest configuration by estimated cost
-    (cheapest first), then each model's dearest (dearest first). Empty when nothing can
-    be estimated."""
+    """Up to ``limit`` assignments: per model its cheapest and its dearest configuration
+    by estimated cost, alternating from the overall cheapest and the overall dearest
+    inwards. Empty when nothing can be estimated."""
     if limit < 1:
         return []
     groups: dict[str, list[tuple[float, int, dict[str, Any]]]] = {}
@@ -62,9 +62,8 @@ def anchor_configs(space: Space, cost_of: Callable[[dict[str, Any]], float | Non
     dearest = sorted((max(g, key=lambda c: (c[0], -c[1])) for g in groups.values()),
                      key=lambda c: (-c[0], c[1]))
     out: list[dict[str, Any]] = []
-    # the cheap end first: on a front of accuracy x cost x latency most of the
-    # dominated volume lies there; then the dearest (most reasoning) of each model
-    for _, _, assignment in cheapest + dearest:
-        if assignment not in out:
-            out.append(assignment)
+    for pair in zip(cheapest, dearest, strict=True):  # both ends of the front, inwards
+        for _, _, assignment in pair:
+            if assignment not in out:
+                out.append(assignment)
     return out[:limit]

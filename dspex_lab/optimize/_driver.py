@@ -143,6 +143,8 @@ class Driver:
         self.study = self._make_study()
         if self.grid_mode:
             self._queue_grid()
+        elif self.s.strategy.requested == "auto" and not self.history:
+            self._queue_anchors()
         for trial in self.history:
             self._replay(trial)
 
@@ -164,6 +166,19 @@ class Driver:
         random.Random(self.s.seed).shuffle(points)
         queued = {assignment_key(a) for a, _ in self.queue}
         self.queue.extend((a, "grid") for a in points if assignment_key(a) not in queued)
+
+    def _queue_anchors(self) -> None:
+        from dspex_lab.optimize._design import anchor_configs
+
+        if not self.estimator.available:
+            return
+        space = self.s.space
+        trials = self.s.max_trials or 100
+        anchors = anchor_configs(
+            space, lambda a: self.estimator.per_example(space.to_config(a)),
+            limit=max(2, trials // 3), seed=self.s.seed)
+        queued = {assignment_key(a) for a, _ in self.queue}
+        self.queue.extend((a, "anchor") for a in anchors if assignment_key(a) not in queued)
 
     def _replay(self, trial: TrialInfo) -> None:
         """Tell the study about a trial a previous process ran (resume), without calls."""

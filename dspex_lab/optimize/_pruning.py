@@ -3,7 +3,7 @@
 A trial is evaluated on the first ``rungs[0]`` fraction of the validation
 set, then the next, and so on. After each rung but the last it is *hopeless*
 when a finished trial dominates even an optimistic view of it: its accuracy
-raised by ``z`` standard errors (accuracy is what a small slice measures
+raised by ``z`` (0.5) standard errors (accuracy is what a small slice measures
 poorly), its cost and latency per example as measured (those are stable
 after a few examples). A Pareto-aware rule matters here: pruning on accuracy
 alone would throw away the cheap end of the front.
@@ -48,7 +48,7 @@ class Pruner:
     """Decides whether a partly evaluated trial is dominated beyond doubt."""
 
     objectives: Sequence[Objective]
-    z: float = 1.0
+    z: float = 0.5
 
     def optimistic(self, values: Mapping[str, float | None], stderr: float
                    ) -> tuple[float, ...] | None:
