@@ -17,7 +17,7 @@ then scored at the exact values. Prints one JSON object:
   dollars, summed from the store's executions, exceed the budget.
 - LM calls and dollars per run.
 
-Run: ``python bench/optimizer_quality.py [--seeds 5] [--val 60]``.
+Run: ``python bench/optimizer_quality.py [--seeds 10] [--val 60]``.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def paid_from_store(run_id: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--val", type=int, default=60)
     parser.add_argument("--budget-runs", type=int, default=20)
     args = parser.parse_args()

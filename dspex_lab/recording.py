@@ -171,6 +171,10 @@ def _reader(store: Any) -> Any:
         return current
     if isinstance(store, Store | StoreReader):
         return store
+    current = _store
+    if current is not None and isinstance(store, str | os.PathLike) and \
+            Path(store).resolve() == current.path.resolve():
+        return current  # our own file: read it through the writer (flushed, consistent)
     return StoreReader(store)
 
 

@@ -352,6 +352,43 @@ def test_resume_after_a_kill_keeps_the_finished_trials(killed: Killed) -> None:
     assert any("resumed with" in n for n in run.notes)
 
 
+@pytest.mark.slow
+def test_resume_after_a_kill_marks_interrupted_trials_failed(killed: Killed) -> None:
+    """Trials running when the process died stay in the store as failed
+    ("interrupted"); the resumed run's new trials get trial ids of their own."""
+    interrupted = _running_at_kill(killed)
+    assert len(interrupted) >= 1
+    after = killed.after.set_index("trial_id")
+    for trial_id in interrupted["trial_id"]:
+        row = after.loc[trial_id]
+        assert row["state"] == "failed", (trial_id, row.to_dict())
+        assert "interrupted" in str(row["reason"])
+        # still says which configuration was interrupted
+        started = interrupted.set_index("trial_id").loc[trial_id, "params"]
+        assert json.loads(row["params"]) == json.loads(started), trial_id
+    new_ids = {t.trial_id for t in killed.run.trial_list() if t.source != "resumed"}
+    assert not new_ids & set(interrupted["trial_id"])
+    assert killed.after["trial_id"].is_unique
+    assert len(killed.after) == len(killed.at_kill) + len(new_ids)
+    # every new trial's executions are its own: exactly its LM calls and examples
+    calls = killed.calls_after.set_index("trial_id")
+    for t in killed.run.trial_list():
+        if t.source != "resumed":
+            assert calls.loc[t.trial_id, "ok"] == t.lm_calls, t.trial_id
+            assert calls.loc[t.trial_id, "programs"] == t.n_examples, t.trial_id
+
+
+@pytest.mark.slow
+def test_resume_after_a_kill_runs_with_the_original_settings(killed: Killed) -> None:
+    """The run was started with pruning off: resumed, it still evaluates every trial on
+    the whole validation set, so the budget ends with as many completed trials."""
+    assert killed.config_at_kill["rungs"] == [16]
+    assert killed.config_after["rungs"] == killed.config_at_kill["rungs"]
+    trials = killed.run.trial_list()
+    assert all(t.fidelity == 1.0 for t in trials if t.state != "failed")
+    assert sum(t.state == "completed" for t in trials) == BUDGET
+
+
 # -- many runs at once ------------------------------------------------------------------------
 
 def test_a_hundred_runs_at_once(store: Path, math: Any, sim_server: Any) -> None:

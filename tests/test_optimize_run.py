@@ -279,7 +279,7 @@ def _pruning_space() -> dx.Space:
                      V.module(["predict", "cot"]), V.adapter(["chat", "json", "markdown"])])
 
 
-@pytest.mark.parametrize(("pruning", "rungs"), [(True, {8, 20})])
+@pytest.mark.parametrize(("pruning", "rungs"), [(True, {8, 20}), ([0.25, 1.0], {10})])
 def test_pruning_stops_hopeless_trials_early(store: Path, math: Any, pruning: Any,
                                              rungs: set[int]) -> None:
     full = 40
@@ -427,6 +427,24 @@ def test_subscribers_get_this_runs_events_and_a_slow_one_does_not_slow_it(
     assert fronts[-1].trials == tuple(sorted(t.number for t in run.front_trials()))
     assert fronts[-1].n_completed == 6
     assert fronts[-1].hypervolume == pytest.approx(run.hypervolume())
+
+
+def test_subscribing_right_after_optimize_sees_every_trial_start(store: Path,
+                                                                 math: Any) -> None:
+    """``run.subscribe`` is the documented way to follow a run; it can only be called
+    once ``dx.optimize`` has returned, and it must still see the run's start and every
+    trial's start (else a progress display misses trials)."""
+    for seed in range(3):
+        got: list[str] = []
+        run = dx.optimize(_program(math), _small_space(), valset=math.val[:10],
+                          strategy="grid", pruning=False, seed=seed, warm_start=False)
+        sub = run.subscribe(lambda e, got=got: got.append(e.kind))  # type: ignore[misc]
+        _finished(run)
+        assert sub.flush(30)
+        sub.close()
+        kinds = Counter(got)
+        assert kinds["run.started"] == 1, (seed, got[:4])
+        assert kinds["trial.started"] == len(run.trial_list()) == 6, (seed, kinds)
 
 
 # -- the store ---------------------------------------------------------------------------
@@ -603,6 +621,41 @@ def test_a_spec_brings_program_space_data_budget_and_strategy(store: Path) -> No
     config = json.loads(dx.sql("select config from runs where run_id = ?",
                                [run.run_id])["config"][0])
     assert config["spec"] and config["dataset"] == "sim-math" and config["n_val"] == 10
+
+
+SPEC_DEFAULT_OBJECTIVES = """
+name: spec-defaults
+signature: question -> answer
+model: sim/small
+dataset: {name: sim-math, size: 10}
+variables:
+  model: [sim/tiny, sim/small]
+budget: {trials: 2}
+"""
+
+SPEC_DOCUMENTED_OBJECTIVES = """
+name: spec-latency
+signature: question -> answer
+model: sim/small
+dataset: {name: sim-math, size: 10}
+variables:
+  model: [sim/tiny, sim/small]
+objectives: {accuracy: max, cost: min, latency: min}
+weights: {accuracy: 0.5, cost: 0.3, latency: 0.2}
+budget: {trials: 2}
+"""
+
+
+@pytest.mark.parametrize("text", [SPEC_DEFAULT_OBJECTIVES, SPEC_DOCUMENTED_OBJECTIVES],
+                         ids=["default-objectives", "latency-objective"])
+def test_a_spec_with_the_latency_objective_runs(store: Path, text: str) -> None:
+    """docs/spec.md: a spec's objectives default to accuracy, cost and latency, and
+    ``latency`` is a known objective name; dx.optimize must accept such a spec."""
+    run = _finished(dx.optimize(text, pruning=False, seed=1))
+    assert len(run.objectives) == 3
+    assert len(run.completed()) == 2
+    assert all(len([v for v in t.values.values() if v is not None]) == 3
+               for t in run.completed())
 
 
 # -- argument errors -----------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from dspex_lab.programs.module import Module
+    from dspex_lab.variables import ConfigEstimate
 
 __all__ = ["SAMPLE_ROWS", "CostEstimator"]
 
@@ -26,7 +27,7 @@ class CostEstimator:
         self._tokens: Any = None
         self._path = ""
         self._base: dict[str, Any] = {}
-        self._memo: dict[str, float | None] = {}
+        self._memo: dict[str, ConfigEstimate | None] = {}
         modules = program.named_modules()
         if len(modules) != 1 or not rows:
             return
@@ -52,6 +53,11 @@ class CostEstimator:
 
     def per_example(self, config: Mapping[str, Any]) -> float | None:
         """Expected dollars per example under ``config`` (a ``with_config`` dict)."""
+        estimate = self.estimate(config)
+        return None if estimate is None else estimate.cost
+
+    def estimate(self, config: Mapping[str, Any]) -> ConfigEstimate | None:
+        """The full per-example estimate (calls, tokens, dollars, latency), memoised."""
         if self._tokens is None:
             return None
         key = repr(sorted((k, repr(v)) for k, v in config.items()))
@@ -59,7 +65,7 @@ class CostEstimator:
             self._memo[key] = self._estimate(config)
         return self._memo[key]
 
-    def _estimate(self, config: Mapping[str, Any]) -> float | None:
+    def _estimate(self, config: Mapping[str, Any]) -> ConfigEstimate | None:
         from dspex_lab.variables._estimate import estimate_config
 
         merged = dict(self._base)
@@ -68,7 +74,7 @@ class CostEstimator:
         if not merged.get("model"):
             return None
         try:
-            return estimate_config(self._tokens, merged).cost
+            return estimate_config(self._tokens, merged)
         except Exception:
             return None
 

@@ -40,6 +40,7 @@ from dspex_lab.optimize._trial import (
 if TYPE_CHECKING:
     import optuna
 
+    from dspex_lab.optimize._surrogate import Surrogate
     from dspex_lab.programs.evaluate import EvaluationResult
     from dspex_lab.store.records import RunRecord
 
@@ -75,6 +76,9 @@ class Driver:
         self.model_costs: dict[str, tuple[float, int]] = {}
         self.front: tuple[int, ...] = ()
         self.study: optuna.Study | None = None
+        self.surrogate: Surrogate | None = None
+        self.unaffordable: set[str] = set()
+        self.first_number = 0  # a resumed run numbers on after every stored trial
 
     # -- records -------------------------------------------------------------
     def run_record(self) -> RunRecord:
@@ -105,13 +109,13 @@ class Driver:
             variables=shape["variables"], constraints=shape["constraints"]))
 
     def _emit_trial(self, kind: str, trial: TrialInfo) -> None:
-        events.emit(kind, trial.to_record(self.run.run_id))
+        self.run._emit(kind, trial.to_record(self.run.run_id))
 
     # -- the loop ------------------------------------------------------------
     async def drive(self) -> None:
         run = self.run
         self._emit_definitions()
-        events.emit("run.started", self.run_record())
+        self.run._emit("run.started", self.run_record())
         state, error = "finished", None
         try:
             await self._prepare()
@@ -126,7 +130,7 @@ class Driver:
         finally:
             run.spent = self.ledger.spent
             run._finish(state, self.stop_reason, error)
-            events.emit("run.finished", self.run_record())
+            self.run._emit("run.finished", self.run_record())
 
     async def _prepare(self) -> None:
         """Spend what comes before the first trial (bootstrapped demos, instruction
@@ -141,6 +145,8 @@ class Driver:
         if paid and self.ledger.limit is not None and self.ledger.remaining == 0:
             self.stop_reason = "the dollar budget was spent preparing demos/instructions"
         self.study = self._make_study()
+        if self.s.strategy.name == "surrogate":
+            self._make_surrogate()
         if self.grid_mode:
             self._queue_grid()
         elif self.s.strategy.requested == "auto" and not self.history:
@@ -167,6 +173,30 @@ class Driver:
         queued = {assignment_key(a) for a, _ in self.queue}
         self.queue.extend((a, "grid") for a in points if assignment_key(a) not in queued)
 
+    def _make_surrogate(self) -> None:
+        from dspex_lab.optimize._surrogate import Surrogate
+
+        space = self.s.space
+
+        def estimate(assignment: dict[str, Any]) -> tuple[float, float] | None:
+            est = self.estimator.estimate(space.to_config(assignment))
+            if est is None or est.cost is None:
+                return None
+            return est.cost, est.latency_s
+
+        self.surrogate = Surrogate(space, estimate, seed=self.s.seed)
+
+    def _surrogate_proposal(self) -> dict[str, Any] | None:
+        if self.surrogate is None:
+            return None
+        trials = self.run.trial_list()
+        observed = [(t.params, t.values) for t in trials
+                    if t.state in ("completed", "pruned") and t.values]
+        completed = [t.values for t in trials if t.state == "completed"]
+        running = [t.params for t in trials if t.state == "running"]
+        return self.surrogate.propose(observed, completed, running,
+                                      set(self.seen) | self.unaffordable)
+
     def _queue_anchors(self) -> None:
         from dspex_lab.optimize._design import anchor_configs
 
@@ -176,7 +206,7 @@ class Driver:
         trials = self.s.max_trials or 100
         anchors = anchor_configs(
             space, lambda a: self.estimator.per_example(space.to_config(a)),
-            limit=max(2, trials // 3), seed=self.s.seed)
+            limit=max(2, 2 * trials // 3), seed=self.s.seed)
         queued = {assignment_key(a) for a, _ in self.queue}
         self.queue.extend((a, "anchor") for a in anchors if assignment_key(a) not in queued)
 
@@ -239,9 +269,13 @@ class Driver:
         with quiet_optuna():
             for _ in range(MAX_ASKS):
                 source = "sampler"
+                modelled = None if self.queue or self.grid_mode else self._surrogate_proposal()
                 if self.queue:
                     wanted, source = self.queue.popleft()
                     self.study.enqueue_trial(to_params(space, wanted))
+                elif modelled is not None:
+                    source = "surrogate"
+                    self.study.enqueue_trial(to_params(space, modelled))
                 elif self.grid_mode:
                     self.stop_reason = "every configuration of the grid was tried"
                     return None
@@ -258,6 +292,7 @@ class Driver:
                     continue
                 if not self._affordable(assignment):
                     too_dear += 1
+                    self.unaffordable.add(assignment_key(assignment))
                     self._tell_infeasible(ot, "budget")
                     continue
                 return ot, assignment, source
@@ -346,7 +381,8 @@ class Driver:
     def _open_trial(self, assignment: dict[str, Any], source: str) -> TrialInfo:
         """Number and announce a trial (synchronously, so the next proposal sees it)."""
         run, space = self.run, self.s.space
-        number = max((t.number for t in run.trial_list()), default=-1) + 1
+        number = max(max((t.number for t in run.trial_list()), default=-1),
+                     self.first_number - 1) + 1
         trial = TrialInfo(number=number, trial_id=f"{run.run_id}-{number}",
                           params=assignment, config=space.to_config(assignment),
                           source=source)
@@ -400,8 +436,9 @@ class Driver:
                 parts.append(part)
                 done += len(work.rows)
                 self._progress(trial, parts, done, full)
-            if stage_end < full and self._hopeless(parts):
-                return _merged(parts), f"pruned after {done} of {full} examples: dominated"
+            why = self._hopeless(parts, done / full) if stage_end < full else None
+            if why:
+                return _merged(parts), f"pruned after {done} of {full} examples: {why}"
         return _merged(parts), None
 
     def _slice_stop(self) -> str | None:
@@ -421,12 +458,13 @@ class Driver:
     def _values(self, result: EvaluationResult) -> dict[str, float | None]:
         return {o.name: o.value(result) for o in self.s.objectives}
 
-    def _hopeless(self, parts: list[EvaluationResult]) -> bool:
+    def _hopeless(self, parts: list[EvaluationResult], fraction: float) -> str | None:
         merged = merge_results(parts)
         if failure_reason(merged):
-            return False  # concluded as failed at the end of the slice anyway
+            return None  # concluded as failed at the end of the slice anyway
         finished = [t.values for t in self.run.completed()]
-        return self.pruner.hopeless(self._values(merged), merged.score_stderr, finished)
+        return self.pruner.verdict(self._values(merged), merged.score_stderr, finished,
+                                   fraction)
 
     def _conclude(self, ot: Any, trial: TrialInfo, result: EvaluationResult | None,
                   stopped: str | None) -> None:
@@ -486,7 +524,7 @@ class Driver:
         front = tuple(sorted(t.number for t in self.run.front_trials()))
         if front != self.front:
             self.front = front
-            events.emit("front.changed", FrontChanged(
+            self.run._emit("front.changed", FrontChanged(
                 self.run.run_id, front, self.run.hypervolume(), len(self.run.completed())))
 
 

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -20,10 +21,11 @@ from dspex_lab.optimize._pareto import non_dominated
 from dspex_lab.optimize._run import TrialInfo
 
 if TYPE_CHECKING:
+    from dspex_lab.store.records import TrialRecord
     from dspex_lab.variables import Space
 
-__all__ = ["WARM_START_LIMIT", "interrupted_trials", "prior_trials", "run_row", "spent_by_run",
-           "warm_start_configs"]
+__all__ = ["WARM_START_LIMIT", "interrupted_trials", "max_trial_number", "prior_trials",
+           "run_row", "spent_by_run", "warm_start_configs"]
 
 WARM_START_LIMIT = 8
 
@@ -115,11 +117,31 @@ def prior_trials(store: Any, run_id: str, space: Space) -> list[TrialInfo]:
     return out
 
 
-def interrupted_trials(store: Any, run_id: str) -> list[dict[str, Any]]:
-    """Trials the store still shows as running (their process died mid-trial)."""
-    frame = store.sql("select trial_id, number from trials where run_id = ? and "
-                      "state = 'running' order by number", [run_id])
-    return [dict(r) for r in frame.to_dict("records")]
+def interrupted_trials(store: Any, run_id: str) -> list[TrialRecord]:
+    """Trials the store still shows as running (their process died mid-trial), as the
+    failed records that replace them: same id, params and start, reason "interrupted"."""
+    from dspex_lab.store.records import TrialRecord
+
+    frame = store.sql("select * from trials where run_id = ? and state = 'running' "
+                      "order by number", [run_id])
+    out = []
+    for row in frame.to_dict("records"):
+        params = _json(row.get("params"))
+        started = row.get("started_at")
+        out.append(TrialRecord(
+            trial_id=str(row["trial_id"]), run_id=run_id, number=int(row["number"]),
+            state="failed", params=params if isinstance(params, dict) else {},
+            reason="interrupted: the process ended during this trial",
+            started_at=started.timestamp() if hasattr(started, "timestamp") else time.time(),
+            ended_at=time.time()))
+    return out
+
+
+def max_trial_number(store: Any, run_id: str) -> int:
+    """The highest trial number stored for ``run_id`` (-1 when none)."""
+    frame = store.sql("select coalesce(max(number), -1) as n from trials where run_id = ?",
+                      [run_id])
+    return int(frame["n"].iloc[0])
 
 
 def spent_by_run(store: Any, run_id: str) -> float:

@@ -1,10 +1,11 @@
 """What a run optimizes: named objectives with a direction, and weights to pick one point.
 
-The three standard objectives come from an evaluation: ``accuracy`` (the
-metric's mean), ``cost`` (dollars per example) and ``latency_s`` (seconds of
-LM time per example). Cost and latency use the *uncached* figures, so a
-configuration whose calls happened to be cached never looks cheaper or faster
-than it is. A user objective is a function of the evaluation result.
+The standard objectives come from an evaluation: ``accuracy`` (the metric's
+mean), ``cost`` (dollars per example), ``latency_s`` (seconds of LM time per
+example; the spec's ``latency``) and ``tokens`` (per example). Cost and
+latency use the *uncached* figures, so a configuration whose calls happened to
+be cached never looks cheaper or faster than it is. A user objective is a
+function of the evaluation result.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from dspex_lab.errors import ConfigurationError
 if TYPE_CHECKING:
     from dspex_lab.programs.evaluate import EvaluationResult
 
-__all__ = ["STANDARD", "Objective", "normalize_directions", "resolve_objectives",
-           "resolve_weights", "scalarize"]
+__all__ = ["ALIASES", "STANDARD", "Objective", "canonical", "normalize_directions",
+           "resolve_objectives", "resolve_weights", "scalarize"]
 
 _DIRECTIONS = {"max": "maximize", "maximize": "maximize", "min": "minimize",
                "minimize": "minimize"}
@@ -82,8 +83,21 @@ def _latency(result: EvaluationResult) -> float:
     return result.uncached_latency_mean_s
 
 
+def _tokens(result: EvaluationResult) -> float | None:
+    counts = [r.get("tokens") for r in result.rows]
+    known = [float(c) for c in counts if c is not None]
+    return sum(known) / len(known) if known else None
+
+
 _STANDARD_FNS: dict[str, Callable[[EvaluationResult], float | None]] = {
-    "accuracy": _accuracy, "cost": _cost, "latency_s": _latency}
+    "accuracy": _accuracy, "cost": _cost, "latency_s": _latency, "tokens": _tokens}
+
+ALIASES = {"latency": "latency_s"}
+"""The spec language says ``latency``; runs, trials and the store say ``latency_s``."""
+
+
+def canonical(name: str) -> str:
+    return ALIASES.get(name, name)
 
 STANDARD: tuple[Objective, ...] = (Objective("accuracy", "maximize"),
                                    Objective("cost", "minimize"),
@@ -92,8 +106,7 @@ STANDARD: tuple[Objective, ...] = (Objective("accuracy", "maximize"),
 
 def normalize_directions(objectives: Mapping[str, str]) -> dict[str, str]:
     """``{"accuracy": "max"}`` -> ``{"accuracy": "maximize"}`` (the spec's short form)."""
-    return {name: Objective(name, direction).direction if name in _STANDARD_FNS
-            else _DIRECTIONS.get(str(direction).lower(), str(direction))
+    return {canonical(name): _DIRECTIONS.get(str(direction).lower(), str(direction))
             for name, direction in objectives.items()}
 
 
@@ -103,7 +116,7 @@ def resolve_objectives(objectives: Any) -> tuple[Objective, ...]:
         return STANDARD
     items: Iterable[Any]
     if isinstance(objectives, Mapping):
-        items = [Objective(str(n), str(d)) for n, d in objectives.items()]
+        items = [Objective(canonical(str(n)), str(d)) for n, d in objectives.items()]
     elif isinstance(objectives, str | Objective):
         items = [objectives]
     else:
@@ -113,7 +126,9 @@ def resolve_objectives(objectives: Any) -> tuple[Objective, ...]:
         if isinstance(item, Objective):
             out.append(item)
         elif isinstance(item, str):
+            item = canonical(item)
             standard = {o.name: o for o in STANDARD}
+            standard["tokens"] = Objective("tokens", "minimize")
             if item not in standard:
                 raise ConfigurationError(
                     f"unknown objective {item!r}: the standard ones are "
@@ -137,7 +152,8 @@ def resolve_weights(weights: Mapping[str, float] | None,
     if not weights:
         return dict.fromkeys(names, 1.0)
     out: dict[str, float] = {}
-    for name, weight in weights.items():
+    for raw_name, weight in weights.items():
+        name = canonical(raw_name)
         if name not in names:
             raise ConfigurationError(f"weights name {name!r}, which is not an objective of "
                                      f"this run ({', '.join(names)})")

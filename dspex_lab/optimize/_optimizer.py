@@ -142,11 +142,11 @@ def resume(run_id: str, program: Module | None = None, space: Space | None = Non
     from dspex_lab import events, recording
     from dspex_lab.optimize._history import (
         interrupted_trials,
+        max_trial_number,
         prior_trials,
         run_row,
         spent_by_run,
     )
-    from dspex_lab.store.records import TrialRecord
 
     store = recording.active_store()
     if store is None:
@@ -174,7 +174,7 @@ def resume(run_id: str, program: Module | None = None, space: Space | None = Non
         concurrency=overrides.pop("concurrency", config.get("concurrency", 4)),
         example_concurrency=overrides.pop("example_concurrency",
                                           config.get("example_concurrency", 16)),
-        pruning=overrides.pop("pruning", True), warm_start=False,
+        pruning=overrides.pop("pruning", _stored_pruning(config)), warm_start=False,
         bootstrap=bool(config.get("bootstrap")), teacher=config.get("teacher"),
         propose_instructions=int(config.get("propose_instructions") or 0),
         seed=config.get("seed"),
@@ -187,18 +187,27 @@ def resume(run_id: str, program: Module | None = None, space: Space | None = Non
             f"resume with exactly the program and space it started with")
     history = prior_trials(store, run_id, setup.space)
     for lost in interrupted_trials(store, run_id):
-        events.emit("trial.failed", TrialRecord(
-            trial_id=str(lost["trial_id"]), run_id=run_id, number=int(lost["number"]),
-            state="failed", reason="interrupted: the process ended during this trial"))
+        events.emit("trial.failed", lost)
     run = Run(run_id, name=setup.name, program=setup.program, space=setup.space,
               objectives=setup.objectives, weights=setup.weights, strategy=setup.strategy,
               budget=setup.budget)
     driver = Driver(setup, run, history=history)
+    driver.first_number = max_trial_number(store, run_id) + 1
     driver.ledger.spent = spent_by_run(store, run_id)
     run.spent = driver.ledger.spent
     run.lm_calls = sum(t.lm_calls for t in history)
     run.notes.append(f"resumed with {len(history)} finished trials from the store")
     return _start(setup, run, driver)
+
+
+def _stored_pruning(config: Mapping[str, Any]) -> bool | list[float]:
+    """The pruning setting a run started with (runs from before it was stored: on)."""
+    value = config.get("pruning", True)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, list) and all(isinstance(v, int | float) for v in value):
+        return [float(v) for v in value]
+    return True
 
 
 def _stored_budget(raw: Any) -> Budget | None:

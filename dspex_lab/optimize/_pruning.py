@@ -5,7 +5,9 @@ set, then the next, and so on. After each rung but the last it is *hopeless*
 when a finished trial dominates even an optimistic view of it: its accuracy
 raised by ``z`` (0.5) standard errors (accuracy is what a small slice measures
 poorly), its cost and latency per example as measured (those are stable
-after a few examples). A Pareto-aware rule matters here: pruning on accuracy
+after a few examples). A trial is hopeless too when even that optimistic view would add
+less than ``min_gain`` (0.25%) of the front's hypervolume: it could only sit on
+the front by a hair. A Pareto-aware rule matters here: pruning on accuracy
 alone would throw away the cheap end of the front.
 """
 
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 
 from dspex_lab.errors import ConfigurationError
 from dspex_lab.optimize._objectives import Objective
-from dspex_lab.optimize._pareto import dominates
+from dspex_lab.optimize._pareto import dominates, hypervolume, non_dominated
 
 __all__ = ["DEFAULT_RUNGS", "MIN_RUNG_EXAMPLES", "Pruner", "rung_sizes"]
 
@@ -49,6 +51,8 @@ class Pruner:
 
     objectives: Sequence[Objective]
     z: float = 0.5
+    min_gain: float = 0.0025
+    gain_from: float = 0.0
 
     def optimistic(self, values: Mapping[str, float | None], stderr: float
                    ) -> tuple[float, ...] | None:
@@ -73,14 +77,44 @@ class Pruner:
             out.append(-value if obj.maximize else value)
         return tuple(out)
 
-    def hopeless(self, values: Mapping[str, float | None], stderr: float,
-                 finished: Sequence[Mapping[str, float | None]]) -> bool:
-        """True when some finished trial dominates the optimistic partial values."""
+    def verdict(self, values: Mapping[str, float | None], stderr: float,
+                finished: Sequence[Mapping[str, float | None]], fraction: float = 1.0
+                ) -> str | None:
+        """Why the trial is hopeless (None when it is not): some finished trial dominates
+        the optimistic partial values, or, from ``gain_from`` of the validation set on,
+        even those would add less than ``min_gain`` of the front's hypervolume."""
         mine = self.optimistic(values, stderr)
         if mine is None:
-            return False
-        for other in finished:
-            theirs = self.vector(other)
-            if theirs is not None and dominates(theirs, mine):
-                return True
-        return False
+            return None
+        theirs = [v for v in (self.vector(f) for f in finished) if v is not None]
+        if any(dominates(t, mine) for t in theirs):
+            return "dominated by a finished trial even with the benefit of the doubt"
+        if self.min_gain > 0 and fraction >= self.gain_from and len(theirs) >= 2:
+            gain = hypervolume_gain(theirs, mine)
+            if gain < self.min_gain:
+                return (f"would add at most {gain:.2%} to the front's hypervolume "
+                        f"(< {self.min_gain:.2%})")
+        return None
+
+    def hopeless(self, values: Mapping[str, float | None], stderr: float,
+                 finished: Sequence[Mapping[str, float | None]], fraction: float = 1.0
+                 ) -> bool:
+        return self.verdict(values, stderr, finished, fraction) is not None
+
+
+def hypervolume_gain(front: Sequence[tuple[float, ...]], point: tuple[float, ...]) -> float:
+    """The share of the hypervolume of ``front + [point]`` that ``point`` alone adds, with
+    every objective scaled to [0, 1] over those points and the reference at 1.1."""
+    points = [*front, point]
+    lows = [min(p[i] for p in points) for i in range(len(point))]
+    spans = [max(p[i] for p in points) - lows[i] or 1.0 for i in range(len(point))]
+
+    def scaled(p: tuple[float, ...]) -> tuple[float, ...]:
+        return tuple((x - lo) / span for x, lo, span in zip(p, lows, spans, strict=True))
+
+    ref = (1.1,) * len(point)
+    kept = [scaled(p) for p in front]
+    keep_idx = non_dominated(kept)
+    base = [kept[i] for i in keep_idx]
+    total = hypervolume([*base, scaled(point)], ref)
+    return 0.0 if total <= 0 else (total - hypervolume(base, ref)) / total

@@ -117,6 +117,8 @@ class Run:
         self.rejected = 0
         self.notes: list[str] = []
         self._trials: list[TrialInfo] = []
+        self._log: list[tuple[str, Any]] = []
+        self._log_lock = threading.Lock()
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._stop = threading.Event()
@@ -274,11 +276,24 @@ class Run:
         return pd.DataFrame(rows, columns=["completed", "trial", "elapsed_s", "hypervolume"])
 
     # -- events --------------------------------------------------------------
-    def subscribe(self, callback: Callable[[Event], object], kinds: Iterable[str] | None = None,
-                  **options: Any) -> Subscription:
-        """Deliver this run's events (``trial.*``, ``run.*``, ``front.changed``) to
-        ``callback`` on its own thread; a slow callback never slows the trials."""
+    def _emit(self, kind: str, record: Any) -> None:
+        """Report on the bus and keep the event, so late subscribers can replay it."""
         from dspex_lab import events
+
+        with self._log_lock:
+            self._log.append((kind, record))
+            events.emit(kind, record)
+
+    def subscribe(self, callback: Callable[[Event], object], kinds: Iterable[str] | None = None,
+                  *, replay: bool = True, **options: Any) -> Subscription:
+        """Deliver this run's events (``trial.*``, ``run.*``, ``front.changed``) to
+        ``callback`` on its own thread; a slow callback never slows the trials.
+
+        ``replay`` (default) first delivers what the run already reported, in order,
+        so subscribing right after ``dx.optimize`` (or to a finished run) misses
+        nothing."""
+        from dspex_lab import events
+        from dspex_lab.events import Event
 
         run_id = self.run_id
 
@@ -288,7 +303,13 @@ class Run:
             return None
 
         wanted = list(kinds) if kinds is not None else ["run.*", "trial.*", "front.*"]
-        return events.subscribe(only_mine, kinds=wanted, **options)
+        with self._log_lock:  # no event can slip between the replay and the live feed
+            sub = events.subscribe(only_mine, kinds=wanted, **options)
+            if replay:
+                for kind, record in self._log:
+                    if sub.matches(kind):
+                        sub.offer(Event(kind, record))
+        return sub
 
     # -- display -------------------------------------------------------------
     def summary(self) -> dict[str, Any]:

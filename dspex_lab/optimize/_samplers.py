@@ -63,7 +63,7 @@ def make_sampler(strategy: str, *, seed: int, trials: int, conditional: bool
     with quiet_optuna():
         if strategy in ("grid", "random"):
             return optuna.samplers.RandomSampler(seed=seed)
-        if strategy == "tpe":
+        if strategy in ("tpe", "surrogate"):  # surrogate: TPE fills in where it abstains
             startup = max(4, min(10, trials // 4))
             return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=conditional,
                                               n_startup_trials=startup, constant_liar=True)

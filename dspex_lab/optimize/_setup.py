@@ -52,6 +52,7 @@ class RunSetup:
     concurrency: int
     example_concurrency: int
     rungs: tuple[int, ...]
+    pruning: bool | list[float]
     seed: int
     name: str | None
     warm_start: bool
@@ -73,6 +74,7 @@ class RunSetup:
                 else getattr(self.metric, "__name__", type(self.metric).__name__),
                 "max_trials": self.max_trials, "concurrency": self.concurrency,
                 "example_concurrency": self.example_concurrency, "rungs": list(self.rungs),
+                "pruning": self.pruning,
                 "seed": self.seed, "warm_start": self.warm_start, "bootstrap": self.bootstrap,
                 "teacher": self.teacher, "propose_instructions": self.propose_instructions,
                 "weights": self.weights}
@@ -151,6 +153,26 @@ def _strategy(requested: str, space: Space, trials: int, n_objectives: int, weig
                            discrete=space.is_discrete, size=space.size, trials=trials,
                            n_objectives=n_objectives, weighted=weighted,
                            conditional=bool(space.conditions), n_numeric=numeric)
+
+
+def _lm_aware(choice: StrategyChoice, program: Module, space: Space,
+              rows: Sequence[Mapping[str, Any]], objectives: tuple[Objective, ...]
+              ) -> StrategyChoice:
+    """Where ``auto`` picked a generic model-based sampler, prefer the LM-aware surrogate
+    when it applies: the standard objectives and costs estimable before any call."""
+    from dspex_lab.optimize._costs import CostEstimator
+    from dspex_lab.optimize._surrogate import supported
+
+    if choice.requested != "auto" or choice.name not in ("tpe", "gp", "nsga2"):
+        return choice
+    if not supported(objectives) or not CostEstimator(program, rows).available:
+        return choice
+    return StrategyChoice(
+        "surrogate", "auto", "lm-surrogate",
+        f"{choice.reason.split(':')[0]}; the objectives are accuracy, cost and latency and "
+        f"the program's costs can be estimated from its prompts before any call: an "
+        f"LM-aware model (estimated cost and latency, learned accuracy) proposes the "
+        f"configuration with the largest expected hypervolume gain")
 
 
 def make_setup(program_or_spec: Any, space: Space | None, trainset: Any, valset: Any,
@@ -236,6 +258,7 @@ def make_setup(program_or_spec: Any, space: Space | None, trainset: Any, valset:
         DEFAULT_TRIALS if unbounded else None)
     choice = _strategy(strategy or "auto", space, max_trials or STRATEGY_TRIALS_UNBOUNDED,
                        len(resolved), bool(checked_weights))
+    choice = _lm_aware(choice, program, space, val_rows, resolved)
     if concurrency < 1 or example_concurrency < 1:
         raise ConfigurationError("concurrency and example_concurrency must be >= 1")
     if propose_instructions < 0:
@@ -252,7 +275,9 @@ def make_setup(program_or_spec: Any, space: Space | None, trainset: Any, valset:
         program=program, space=space, trainset=train_rows, valset=val_rows, metric=metric,
         objectives=resolved, weights=checked_weights, strategy=choice, budget=budget,
         max_trials=max_trials, concurrency=concurrency,
-        example_concurrency=example_concurrency, rungs=rungs, seed=int(seed), name=name,
+        example_concurrency=example_concurrency, rungs=rungs,
+        pruning=pruning if isinstance(pruning, bool) else [float(r) for r in pruning],
+        seed=int(seed), name=name,
         warm_start=warm_start, bootstrap=bootstrap,
         teacher=dict(teacher) if teacher else None,
         propose_instructions=propose_instructions,

@@ -264,6 +264,7 @@ async def aevaluate(program: Module, dataset: Iterable[Mapping[str, Any]] | Any,
                       uncached_cost=meter.uncached_cost if known else None,
                       latency_s=meter.latency_s, uncached_latency_s=meter.uncached_latency_s,
                       lm_calls=meter.calls,
+                      tokens=meter.prompt_tokens + meter.completion_tokens,
                       error_kind=error.kind if error else None,
                       error=error.message if error else None)
         results[i] = record

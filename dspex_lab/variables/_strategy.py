@@ -34,7 +34,7 @@ from dataclasses import dataclass
 __all__ = ["GP_MAX_TRIALS", "GRID_MAX", "MANY_VARIABLES", "NSGA2_MIN_TRIALS", "STARTUP_TRIALS",
            "STRATEGIES", "StrategyChoice", "choose_strategy"]
 
-STRATEGIES = ("auto", "grid", "random", "tpe", "nsga2", "gp")
+STRATEGIES = ("auto", "grid", "random", "tpe", "nsga2", "gp", "surrogate")
 GRID_MAX = 50
 STARTUP_TRIALS = 10
 MANY_VARIABLES = 5
