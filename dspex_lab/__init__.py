@@ -99,6 +99,15 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext dspex_lab``: register the ``%dspex`` / ``%%dspex`` magics."""
+    importlib.import_module("dspex_lab.jupyter").load_ipython_extension(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    importlib.import_module("dspex_lab.jupyter").unload_ipython_extension(ipython)
+
+
 def __dir__() -> list[str]:
     return __all__
 

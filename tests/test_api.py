@@ -50,6 +50,10 @@ def test_layering_lower_layers_never_import_upper_ones() -> None:
         "events": ("dspex_lab.lm", "dspex_lab.programs", "dspex_lab.sim"),
         "programs": ("dspex_lab.sim", "dspex_lab.cli"),
         "datasets": ("dspex_lab.programs", "dspex_lab.sim", "dspex_lab.lm"),
+        "store": ("dspex_lab.jupyter", "dspex_lab.app", "dspex_lab.optimize",
+                  "dspex_lab.programs"),
+        "variables": ("dspex_lab.optimize", "dspex_lab.jupyter", "dspex_lab.app"),
+        "optimize": ("dspex_lab.jupyter", "dspex_lab.app", "dspex_lab.cli", "dspex_lab.sim"),
     }
     for package, banned in forbidden.items():
         for path in (root / package).rglob("*.py"):

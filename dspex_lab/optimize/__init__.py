@@ -19,7 +19,7 @@ from typing import Any
 from dspex_lab.optimize._objectives import STANDARD, Objective
 from dspex_lab.optimize._optimizer import optimize, resume
 from dspex_lab.optimize._pareto import dominates, hypervolume, non_dominated
-from dspex_lab.optimize._run import FrontChanged, Run, TrialInfo
+from dspex_lab.optimize._run import FrontChanged, Run, TrialInfo, get_run, runs
 from dspex_lab.optimize._trial import TrialSlice, evaluate_slice, merge_results
 
 __all__ = [
@@ -31,11 +31,13 @@ __all__ = [
     "TrialSlice",
     "dominates",
     "evaluate_slice",
+    "get_run",
     "hypervolume",
     "merge_results",
     "non_dominated",
     "optimize",
     "resume",
+    "runs",
 ]
 
 

@@ -27,7 +27,22 @@ if TYPE_CHECKING:
     from dspex_lab.store.records import TrialRecord
     from dspex_lab.variables import Space, StrategyChoice
 
-__all__ = ["FrontChanged", "Run", "TrialInfo"]
+__all__ = ["FrontChanged", "Run", "TrialInfo", "get_run", "runs"]
+
+_REGISTRY: dict[str, Run] = {}
+_REGISTRY_LOCK = threading.Lock()
+
+
+def runs() -> list[Run]:
+    """The runs started (or resumed) in this process, oldest first."""
+    with _REGISTRY_LOCK:
+        return list(_REGISTRY.values())
+
+
+def get_run(run_id: str) -> Run | None:
+    """The run with this id if this process started it (else read it from the store)."""
+    with _REGISTRY_LOCK:
+        return _REGISTRY.get(run_id)
 
 FINAL_STATES = ("finished", "stopped", "failed")
 
@@ -122,6 +137,8 @@ class Run:
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._stop = threading.Event()
+        with _REGISTRY_LOCK:
+            _REGISTRY[run_id] = self
 
     # -- control -------------------------------------------------------------
     def stop(self) -> None:
