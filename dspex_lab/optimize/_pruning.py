@@ -6,7 +6,7 @@ when a finished trial dominates even an optimistic view of it: its accuracy
 raised by ``z`` (0.5) standard errors (accuracy is what a small slice measures
 poorly), its cost and latency per example as measured (those are stable
 after a few examples). A trial is hopeless too when even that optimistic view would add
-less than ``min_gain`` (0.25%) of the front's hypervolume: it could only sit on
+less than ``min_gain`` (0.4%) of the front's hypervolume: it could only sit on
 the front by a hair. A Pareto-aware rule matters here: pruning on accuracy
 alone would throw away the cheap end of the front.
 """
@@ -51,7 +51,7 @@ class Pruner:
 
     objectives: Sequence[Objective]
     z: float = 0.5
-    min_gain: float = 0.0025
+    min_gain: float = 0.004
     gain_from: float = 0.0
 
     def optimistic(self, values: Mapping[str, float | None], stderr: float
