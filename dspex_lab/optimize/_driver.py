@@ -462,9 +462,20 @@ class Driver:
         merged = merge_results(parts)
         if failure_reason(merged):
             return None  # concluded as failed at the end of the slice anyway
-        finished = [t.values for t in self.run.completed()]
+        finished = [self._pessimistic(t) for t in self.run.completed()]
         return self.pruner.verdict(self._values(merged), merged.score_stderr, finished,
                                    fraction)
+
+    def _pessimistic(self, trial: TrialInfo) -> dict[str, float | None]:
+        """A finished trial's values with its accuracy lowered by the pruner's
+        ``finished_z`` standard errors: a lucky measurement must not condemn others."""
+        values = dict(trial.values)
+        ci = trial.metrics.get("accuracy_ci")
+        if values.get("accuracy") is not None and ci:
+            stderr = (float(ci[1]) - float(ci[0])) / (2 * 1.96)
+            values["accuracy"] = float(values["accuracy"] or 0.0) \
+                - self.pruner.finished_z * stderr
+        return values
 
     def _conclude(self, ot: Any, trial: TrialInfo, result: EvaluationResult | None,
                   stopped: str | None) -> None:

@@ -6,7 +6,7 @@ when a finished trial dominates even an optimistic view of it: its accuracy
 raised by ``z`` (0.5) standard errors (accuracy is what a small slice measures
 poorly), its cost and latency per example as measured (those are stable
 after a few examples). A trial is hopeless too when even that optimistic view would add
-less than ``min_gain`` (0.4%) of the front's hypervolume: it could only sit on
+less than ``min_gain`` (0.5%) of the front's hypervolume: it could only sit on
 the front by a hair. A Pareto-aware rule matters here: pruning on accuracy
 alone would throw away the cheap end of the front.
 """
@@ -51,7 +51,8 @@ class Pruner:
 
     objectives: Sequence[Objective]
     z: float = 0.5
-    min_gain: float = 0.004
+    min_gain: float = 0.005
+    finished_z: float = 0.25
     gain_from: float = 0.0
 
     def optimistic(self, values: Mapping[str, float | None], stderr: float
@@ -82,14 +83,19 @@ class Pruner:
                 ) -> str | None:
         """Why the trial is hopeless (None when it is not): some finished trial dominates
         the optimistic partial values, or, from ``gain_from`` of the validation set on,
-        even those would add less than ``min_gain`` of the front's hypervolume."""
+        even those would add less than ``min_gain`` of the front's hypervolume (never
+        for a trial that would be the best yet in some objective: users pick the ends
+        of a front too)."""
         mine = self.optimistic(values, stderr)
         if mine is None:
             return None
         theirs = [v for v in (self.vector(f) for f in finished) if v is not None]
         if any(dominates(t, mine) for t in theirs):
             return "dominated by a finished trial even with the benefit of the doubt"
-        if self.min_gain > 0 and fraction >= self.gain_from and len(theirs) >= 2:
+        extreme = any(mine[i] < min(t[i] for t in theirs) for i in range(len(mine))) \
+            if theirs else True  # the best yet in some objective: an end of the front
+        if self.min_gain > 0 and fraction >= self.gain_from and len(theirs) >= 2 \
+                and not extreme:
             gain = hypervolume_gain(theirs, mine)
             if gain < self.min_gain:
                 return (f"would add at most {gain:.2%} to the front's hypervolume "
