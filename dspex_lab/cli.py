@@ -1,78 +1,25 @@
 """The ``dspex-lab`` command line.
 
 ``dspex-lab demo`` is the README's first command: it starts the simulator in
-this process, evaluates one program under a handful of configurations on a
-built-in dataset and prints accuracy, cost and latency, with no network and no
-API key. ``dspex-lab sim`` serves the simulator for other processes;
-``dspex-lab sql``, ``runs`` and ``export`` read the store (also while a
-notebook is writing it).
+this process and runs a multi-objective optimization of a program on a
+built-in dataset (see :mod:`dspex_lab._demo`), recording into the store and
+writing the Pareto chart, with no network and no API key. ``dspex-lab sim``
+serves the simulator for other processes; ``dspex-lab sql``, ``runs`` and
+``export`` read the store (also while a notebook is writing it).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
-from typing import Any
 
-__all__ = ["DEMO_CONFIGS", "main", "run_demo"]
-
-DEMO_CONFIGS: list[dict[str, Any]] = [
-    {"model": "sim/tiny", "adapter": "chat", "module": "predict", "temperature": 0.0},
-    {"model": "sim/small", "adapter": "chat", "module": "predict", "temperature": 0.0},
-    {"model": "sim/small", "adapter": "json", "module": "cot", "temperature": 0.0},
-    {"model": "sim/medium", "adapter": "markdown", "module": "cot", "temperature": 0.7},
-    {"model": "sim/medium", "adapter": "chat", "module": "pot", "temperature": 0.0},
-    {"model": "sim/large", "adapter": "chat", "module": "predict", "temperature": 0.0},
-    {"model": "sim/large", "adapter": "json", "module": "cot", "temperature": 0.0},
-]
-
-
-def _fmt_money(value: float | None) -> str:
-    return "unknown" if value is None else f"${value:.6f}"
-
-
-def run_demo(*, dataset: str = "sim-math", n: int = 100, speed: float = 0.02,
-             demos: int = 3, out: Any = None) -> list[dict[str, Any]]:
-    """Evaluate :data:`DEMO_CONFIGS` on the simulator; print and return a summary table."""
-    import dspex_lab as dx
-    from dspex_lab import sim
-
-    stream = out or sys.stdout
-    data = dx.datasets.load(dataset)
-    rows = data.val[:n]
-    program = dx.Predict(data.signature)
-    results: list[dict[str, Any]] = []
-    with sim.start(speed=speed) as server:
-        print(f"simulator at {server.base_url} (speed x{speed}: latencies shown are the "
-              f"simulated ones)", file=stream)
-        print(f"dataset {dataset}: {len(rows)} validation examples, metric "
-              f"{data.default_metric}, {demos} demos\n", file=stream)
-        header = (f"{'model':<11} {'adapter':<9} {'module':<8} {'temp':>4}  {'accuracy':>8}  "
-                  f"{'$/example':>11}  {'latency p50':>11}  {'failed':>6}")
-        print(header, file=stream)
-        print("-" * len(header), file=stream)
-        for config in DEMO_CONFIGS:
-            configured = program.with_config({**config, "demos": data.demos(demos)})
-            result = dx.evaluate(configured, rows, data.default_metric, progress=False)
-            row = {**config, "accuracy": result.score, "cost_per_example":
-                   result.cost_per_example, "latency_p50_s": result.latency_p50_s,
-                   "failed": result.n_failed}
-            results.append(row)
-            print(f"{config['model']:<11} {config['adapter']:<9} {config['module']:<8} "
-                  f"{config['temperature']:>4.1f}  {result.score:>8.3f}  "
-                  f"{_fmt_money(result.cost_per_example):>11}  "
-                  f"{result.latency_p50_s * 1000:>8.0f} ms  {result.n_failed:>6}",
-                  file=stream)
-    return results
-
+__all__ = ["main"]
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    started = time.perf_counter()
-    run_demo(dataset=args.dataset, n=args.n, speed=args.speed, demos=args.demos)
-    print(f"\ndone in {time.perf_counter() - started:.1f} s", file=sys.stdout)
-    return 0
+    from dspex_lab._demo import main_demo
+
+    return main_demo(args.dataset, args.n, args.trials, args.speed, args.chart)
 
 
 def _cmd_sim(args: argparse.Namespace) -> int:
@@ -88,12 +35,14 @@ def build_parser() -> argparse.ArgumentParser:
         "latency. Every command runs offline against the built-in simulator or a store file.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="evaluate a program under several configurations "
+    demo = sub.add_parser("demo", help="optimize a program for accuracy, cost and latency "
                                        "on the built-in simulator (offline)")
     demo.add_argument("--dataset", default="sim-math",
                       help="built-in dataset (sim-math, sim-lookup, sim-sentiment)")
-    demo.add_argument("--n", type=int, default=100, help="validation examples per config")
-    demo.add_argument("--demos", type=int, default=3, help="few-shot demos per config")
+    demo.add_argument("--n", type=int, default=60, help="validation examples per trial")
+    demo.add_argument("--trials", type=int, default=24, help="trials of the optimization")
+    demo.add_argument("--chart", default="pareto.png",
+                      help="where to write the Pareto chart (.png, .svg or .html; '' for none)")
     demo.add_argument("--speed", type=float, default=0.02,
                       help="simulator time scale: 1.0 = real simulated latency, 0 = none")
     demo.set_defaults(func=_cmd_demo)
