@@ -158,6 +158,26 @@ class Module:
         inner = ", ".join(f"{path}={m!r}" for path, m in self.named_modules().items())
         return f"{type(self).__name__}({inner})"
 
+    def _repr_html_(self) -> str:
+        """A notebook table: one row per predictor with its signature and settings."""
+        import html
+
+        rows = []
+        for path, m in self.named_modules().items():
+            cfg = m.own_config()
+            instructions = str(cfg.get("instructions") or "")
+            cells = [path, str(cfg.get("module") or ""), str(m.signature),
+                     str(cfg.get("model") or "(default)"), str(cfg.get("adapter") or "chat"),
+                     "" if cfg.get("temperature") is None else str(cfg["temperature"]),
+                     str(len(cfg.get("demos") or [])),
+                     instructions[:60] + ("..." if len(instructions) > 60 else "")]
+            rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+        head = "".join(f"<th>{h}</th>" for h in ("module", "kind", "signature", "model",
+                                                  "adapter", "temperature", "demos",
+                                                  "instructions"))
+        return (f"<div><b>{html.escape(type(self).__name__)}</b><table><tr>{head}</tr>"
+                + "".join(rows) + "</table></div>")
+
 
 def _finish(record: ProgramCallRecord, meter: Meter) -> None:
     record.ended_at = time.time()

@@ -466,6 +466,26 @@ class Space:
         return (f"Space({len(self.variables)} variables, {len(self.constraints)} constraints, "
                 f"{shown})")
 
+    def _repr_html_(self) -> str:
+        """A notebook table: size, one row per variable, the constraints and constants."""
+        import html
+
+        size = self.size
+        shown = "continuous" if size is None else f"{size:,}" + ("" if self.size_exact
+                                                                   else " (estimated)")
+        rows = "".join(
+            f"<tr><td>{html.escape(v.name)}</td><td>{html.escape(v.kind)}</td>"
+            f"<td>{html.escape(_domain(v))}</td><td>{html.escape(v.when or '')}</td></tr>"
+            for v in self.variables.values())
+        extra = "".join(f"<li><code>{html.escape(c.text)}</code></li>"
+                        for c in self.constraints)
+        fixed = ", ".join(f"{k} = {v!r}" for k, v in self.constants.items())
+        return (f"<div><b>Space</b>: {len(self.variables)} variables, size {shown}"
+                "<table><tr><th>variable</th><th>kind</th><th>values</th><th>when</th></tr>"
+                f"{rows}</table>"
+                + (f"constraints:<ul>{extra}</ul>" if extra else "")
+                + (f"fixed: {html.escape(fixed)}" if fixed else "") + "</div>")
+
     def __eq__(self, other: object) -> bool:
         return (isinstance(other, Space) and other.variables == self.variables
                 and other.constraints == self.constraints and other.constants == self.constants)
@@ -479,6 +499,16 @@ class Space:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["variables"], state["constraints"],  # type: ignore[misc]
                       constants=state["constants"])
+
+
+def _domain(var: Variable) -> str:
+    """A short text of a variable's values, for displays."""
+    body = {k: v for k, v in var.to_spec().items() if k not in ("default", "when")} \
+        if isinstance(var.to_spec(), dict) else var.to_spec()
+    if isinstance(body, dict) and "pool" in body and not isinstance(body["pool"], int):
+        body = {**body, "pool": f"<{len(body['pool'])} demos>"}
+    text = str(body)
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def _did_you_mean(name: str, candidates: Sequence[str]) -> str:
