@@ -20,8 +20,8 @@ from dspex_lab.errors import ConfigurationError
 if TYPE_CHECKING:
     from dspex_lab.programs.evaluate import EvaluationResult
 
-__all__ = ["ALIASES", "STANDARD", "Objective", "canonical", "normalize_directions",
-           "resolve_objectives", "resolve_weights", "scalarize"]
+__all__ = ["ALIASES", "STANDARD", "Objective", "canonical", "minimization_vector",
+           "normalize_directions", "resolve_objectives", "resolve_weights", "scalarize"]
 
 _DIRECTIONS = {"max": "maximize", "maximize": "maximize", "min": "minimize",
                "minimize": "minimize"}
@@ -164,6 +164,19 @@ def resolve_weights(weights: Mapping[str, float] | None,
     if not any(out.values()):
         raise ConfigurationError("every weight is 0: give at least one objective a weight > 0")
     return out
+
+
+def minimization_vector(values: Mapping[str, float | None], objectives: Sequence[Objective]
+                        ) -> tuple[float, ...] | None:
+    """Objective values as one minimization vector (maximized ones negated), in
+    ``objectives`` order; None when any value is unknown (such a point cannot be ranked)."""
+    out: list[float] = []
+    for obj in objectives:
+        value = values.get(obj.name)
+        if value is None:
+            return None
+        out.append(-value if obj.maximize else value)
+    return tuple(out)
 
 
 def scalarize(points: Sequence[Mapping[str, float | None]], objectives: Sequence[Objective],

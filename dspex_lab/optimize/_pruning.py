@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from dspex_lab.errors import ConfigurationError
-from dspex_lab.optimize._objectives import Objective
+from dspex_lab.optimize._objectives import Objective, minimization_vector
 from dspex_lab.optimize._pareto import dominates, hypervolume, non_dominated
 
 __all__ = ["DEFAULT_RUNGS", "MIN_RUNG_EXAMPLES", "Pruner", "rung_sizes"]
@@ -70,13 +70,7 @@ class Pruner:
         return tuple(out)
 
     def vector(self, values: Mapping[str, float | None]) -> tuple[float, ...] | None:
-        out: list[float] = []
-        for obj in self.objectives:
-            value = values.get(obj.name)
-            if value is None:
-                return None
-            out.append(-value if obj.maximize else value)
-        return tuple(out)
+        return minimization_vector(values, self.objectives)
 
     def verdict(self, values: Mapping[str, float | None], stderr: float,
                 finished: Sequence[Mapping[str, float | None]], fraction: float = 1.0

@@ -16,7 +16,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dspex_lab.errors import ConfigurationError, DspexError
-from dspex_lab.optimize._objectives import Objective, resolve_weights, scalarize
+from dspex_lab.optimize._objectives import (
+    Objective,
+    minimization_vector,
+    resolve_weights,
+    scalarize,
+)
 from dspex_lab.optimize._pareto import hypervolume, non_dominated
 
 if TYPE_CHECKING:
@@ -203,13 +208,7 @@ class Run:
 
     # -- the front -----------------------------------------------------------
     def _vector(self, values: Mapping[str, float | None]) -> tuple[float, ...] | None:
-        out = []
-        for o in self.objectives:
-            v = values.get(o.name)
-            if v is None:
-                return None
-            out.append(-v if o.maximize else v)
-        return tuple(out)
+        return minimization_vector(values, self.objectives)
 
     def front_trials(self) -> list[TrialInfo]:
         """Completed trials no other completed trial dominates."""

@@ -9,7 +9,6 @@ multi-fidelity) and merges their results with :func:`merge_results`.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -59,18 +58,9 @@ async def run_slice(configured: Module, work: TrialSlice) -> EvaluationResult:
     return result
 
 
-def _percentile(values: Sequence[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * q
-    lo, hi = math.floor(k), math.ceil(k)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
 def merge_results(parts: Sequence[EvaluationResult]) -> EvaluationResult:
     """One result for several slices of the same configuration (rows in order)."""
-    from dspex_lab.programs.evaluate import EvaluationResult
+    from dspex_lab.programs.evaluate import EvaluationResult, percentile
 
     if len(parts) == 1:
         return parts[0]
@@ -83,7 +73,7 @@ def merge_results(parts: Sequence[EvaluationResult]) -> EvaluationResult:
         score=sum(float(r["score"]) for r in rows) / n if n else 0.0,
         n=n, n_failed=sum(p.n_failed for p in parts),
         cost=sum(p.cost or 0.0 for p in parts) if known else None,
-        latency_p50_s=_percentile(latencies, 0.5), latency_p95_s=_percentile(latencies, 0.95),
+        latency_p50_s=percentile(latencies, 0.5), latency_p95_s=percentile(latencies, 0.95),
         wall_s=sum(p.wall_s for p in parts), lm_calls=sum(p.lm_calls for p in parts),
         uncached_cost=sum(p.uncached_cost or 0.0 for p in parts) if uncached_known else None,
         uncached_latency_mean_s=(sum(float(r["uncached_latency_s"]) for r in rows) / n

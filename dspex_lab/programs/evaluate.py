@@ -114,7 +114,8 @@ class EvaluationResult:
             "</table>")
 
 
-def _percentile(values: Sequence[float], q: float) -> float:
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile of ``values`` by linear interpolation (0.0 for none)."""
     if not values:
         return 0.0
     ordered = sorted(values)
@@ -287,8 +288,8 @@ async def aevaluate(program: Module, dataset: Iterable[Mapping[str, Any]] | Any,
         score=sum(r["score"] for r in done_rows) / len(done_rows) if done_rows else 0.0,
         n=len(done_rows), n_failed=len(failures),
         cost=sum(m.cost for m in meters) if known else None,
-        latency_p50_s=_percentile([r["latency_s"] for r in done_rows], 0.5),
-        latency_p95_s=_percentile([r["latency_s"] for r in done_rows], 0.95),
+        latency_p50_s=percentile([r["latency_s"] for r in done_rows], 0.5),
+        latency_p95_s=percentile([r["latency_s"] for r in done_rows], 0.95),
         wall_s=time.perf_counter() - started, lm_calls=sum(m.calls for m in meters),
         uncached_cost=sum(m.uncached_cost for m in meters) if known else None,
         uncached_latency_mean_s=(sum(r["uncached_latency_s"] for r in done_rows)
