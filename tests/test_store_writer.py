@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -27,6 +28,7 @@ from dspex_lab.store import (
     StoreReader,
     StoreWarning,
     TrialRecord,
+    _writer,
 )
 
 
@@ -317,3 +319,139 @@ def test_stats_shape(store: Store) -> None:
     assert stats["rows_written"]["executions"] == 1
     assert stats["flushes"] >= 1 and stats["failed_flushes"] == 0
     assert stats["flush_interval_s"] == pytest.approx(1.0)
+
+
+def test_a_burst_is_written_in_one_transaction_of_many_chunks(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # chunks of flush_rows (5,000) records, one transaction while the converter keeps
+    # producing them (DuckDB then writes them straight into the file, not into the WAL)
+    monkeypatch.setattr(_writer, "_CHUNK_ROWS", 1)
+    monkeypatch.setattr(_writer, "_TX_S", 60.0)
+    inserted: list[int] = []
+    insert = _writer.Writer._insert
+
+    def counting_insert(self: _writer.Writer, con: Any, batch: Any) -> int:
+        rows = insert(self, con, batch)
+        inserted.append(rows)
+        return rows
+
+    monkeypatch.setattr(_writer.Writer, "_insert", counting_insert)
+    records = [r for i in range(12_000) for r in (lm_record(i), program_record(i))]
+    with Store(tmp_path / "s.duckdb", flush_ms=60_000) as store:
+        for record in records:  # a backlog forms at once, as when a burst arrives
+            store.record("lm.completed" if record.__class__.__name__.startswith("LM")
+                         else "program.completed", record)
+        store.flush()
+        stats = store.stats()
+        assert stats["rows_written"]["executions"] == 24_000
+        assert len(inserted) >= 4 and sum(inserted) == 24_000
+        assert stats["flushes"] <= 2  # the first chunk may go alone, before the backlog
+        counts = store.sql("select kind, count(*) as n, count(distinct id) as ids "
+                           "from executions group by all order by kind")
+    assert list(counts["n"]) == list(counts["ids"]) == [12_000, 12_000]
+
+
+def test_a_transaction_stops_growing_at_its_row_limit(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_writer, "_CHUNK_ROWS", 1)  # chunks of flush_rows
+    monkeypatch.setattr(_writer, "_TX_ROWS", 3_000)
+    with Store(tmp_path / "s.duckdb", flush_rows=1_000) as store:
+        for i in range(12_000):
+            store.record("lm.completed", lm_record(i))
+        store.flush()
+        assert store.stats()["rows_written"]["executions"] == 12_000
+        assert store.stats()["flushes"] >= 4  # at most ~3,000 rows (+ one chunk) each
+
+
+def test_a_reader_in_line_ends_a_long_transaction(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # a writer kept busy by a producer would hold one transaction open for long; another
+    # reader (its own lock files, as in another process) gets in within a chunk or two
+    monkeypatch.setattr(_writer, "_CHUNK_ROWS", 1)
+    monkeypatch.setattr(_writer, "_TX_S", 60.0)
+    monkeypatch.setattr(_writer, "_TX_ROWS", 10**9)
+    path = tmp_path / "s.duckdb"
+    stop = threading.Event()
+    produced = 0
+    store = Store(path, flush_rows=2_000, flush_ms=60_000, max_queue=10_000)
+
+    def produce() -> None:
+        nonlocal produced
+        while not stop.is_set():
+            store.record("lm.completed", lm_record(produced, call_id=f"c{produced}"))
+            produced += 1
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    try:
+        assert wait_for(lambda: store.stats()["pending"] > 5_000, 10)
+        time.sleep(0.5)  # the writer is inside its transaction by now
+        started = time.perf_counter()
+        with StoreReader(path, timeout=30) as reader:
+            seen = int(reader.sql("select count(*) as n from executions")["n"][0])
+        waited = time.perf_counter() - started
+    finally:
+        stop.set()
+        producer.join()
+    assert waited < 2.0 and seen > 0
+    store.flush(timeout=60)
+    store.close()
+    assert _count(path) == produced
+
+
+def test_a_failed_transaction_is_retried_whole(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # the second chunk of a transaction fails: the chunks before it were rolled back with
+    # it and are written again (rebuilt from their records), each row once
+    monkeypatch.setattr(_writer, "_CHUNK_ROWS", 1)
+    monkeypatch.setattr(_writer, "_TX_S", 60.0)
+    calls = 0
+    insert = _writer.Writer._insert
+
+    def failing_insert(self: _writer.Writer, con: Any, batch: Any) -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("disk trouble")
+        return insert(self, con, batch)
+
+    monkeypatch.setattr(_writer.Writer, "_insert", failing_insert)
+    path = tmp_path / "s.duckdb"
+    store = Store(path, flush_rows=1_000, flush_ms=60_000)
+    store.record("lm.completed", object())  # not a record: dropped and counted, once
+    for i in range(5_000):
+        store.record("lm.completed", lm_record(i))
+    with pytest.warns(StoreWarning, match="disk trouble"), \
+            pytest.raises(StoreError, match="retried"):
+        store.flush(timeout=30)
+    store.flush(timeout=30)
+    stats = store.stats()
+    assert stats["rows_written"]["executions"] == 5_000
+    assert stats["bad_records"] == 1
+    store.close()
+    with StoreReader(path) as reader:
+        df = reader.sql("select count(*) as n, count(distinct id) as ids from executions")
+    assert (df["n"][0], df["ids"][0]) == (5_000, 5_000)
+
+
+def test_json_columns_hold_valid_json_or_null(store: Store,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "sv-9Tq2Lm4Pz8Rw1Ky6"
+    monkeypatch.setenv("SOME_SERVICE_TOKEN", secret)
+    none_params = lm_record(1)
+    none_params.params = None  # type: ignore[assignment]
+    odd = lm_record(2, params={"n": float("nan"), 3: "int key", "s": {"b", "a"}},
+                    tags={"run_id": "r"}, content=f'quote " {secret} \\ Bearer abc.def-123')
+    events.emit("lm.completed", none_params)
+    events.emit("lm.completed", odd)
+    events.emit("program.completed", program_record(1, tags={}))
+    store.flush()
+    df = store.sql("select id, inputs, outputs, params, tags, json_valid(inputs) as vi, "
+                   "json_valid(params) as vp from executions order by id").set_index("id")
+    assert pd.isna(df.loc["call-1:1", "params"]) and pd.isna(df.loc["prog-1", "tags"])
+    assert df.loc["call-2:1", "vi"] and df.loc["call-2:1", "vp"]
+    assert json.loads(df.loc["call-2:1", "params"]) == {"n": None, "3": "int key",
+                                                        "s": ["a", "b"]}
+    content = json.loads(df.loc["call-2:1", "inputs"])[1]["content"]
+    assert content == 'quote " *** \\ Bearer ***'
+    assert json.loads(df.loc["call-2:1", "tags"]) == {"run_id": "r"}

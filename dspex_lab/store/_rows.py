@@ -3,11 +3,13 @@
 The bus subscriber only appends each record to a list; this module turns a
 whole batch of records into Arrow tables on the writer thread, column by
 column: ``operator.attrgetter`` pulls every field of every record in C, one
-``orjson.dumps`` per JSON value, and JSON text goes straight into an Arrow
-buffer (``b"".join`` + offsets) with no per-row ``str``. Derived columns (row
-id, ``run_id``/``trial_id`` from the tags, ``{"text": ...}``, uncached
-cost/latency) are computed by DuckDB in the ``INSERT ... SELECT``. Records
-are read by attribute, so the store never imports the record classes.
+``orjson.dumps`` per JSON value appended to one growing buffer that becomes
+the Arrow column as it is (offsets, no per-row ``str``), timestamps are
+converted by Arrow compute. Derived columns (row id, ``run_id``/``trial_id``
+from the tags, ``{"text": ...}``, uncached cost/latency) are computed by
+DuckDB in the ``INSERT ... SELECT``: the Python side is the writer's
+bottleneck (the GIL), DuckDB's thread has room to spare. Records are read by
+attribute, so the store never imports the record classes.
 
 Secrets: nothing here reads the environment for data; the writer learns the
 *values* of secret-looking environment variables only to blank them out.
@@ -15,8 +17,9 @@ Secrets: nothing here reads the environment for data; the writer learns the
 1. Keys: in every mapping written as JSON (request params, program configs,
    tags, run/trial fields) a key naming a secret (``api_key``,
    ``authorization``, ``headers``, ``*_token``, ``password``, ...) is dropped
-   with its value, at any depth. A batch's JSON is first searched as one
-   buffer for hints of such keys; only then are its rows walked in Python.
+   with its value, at any depth. Each value's JSON text is first searched for
+   hints of such keys (remembered per distinct text, since params, configs
+   and tags repeat); only a value with a hint is walked in Python.
 2. Values: each text column (JSON included) of a batch is searched, as one
    buffer, for the current values of secret-looking environment variables
    (``*_API_KEY``, ``*TOKEN*``, ``*SECRET*``, ``*PASSWORD*``, ...; 8+
@@ -134,7 +137,7 @@ def _scrub_bytes(data: bytes) -> bytes:
     return data
 
 
-def _needs_value_scrub(joined: bytes) -> bool:
+def _needs_value_scrub(joined: bytes | bytearray) -> bool:
     return (any(s in joined for s in _secrets_bytes)
             or b"earer" in joined or b"EARER" in joined)
 
@@ -161,64 +164,140 @@ def _dumps(obj: Any) -> bytes:
                             option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
 
 
-def _dumps_all(objs: Sequence[Any]) -> list[bytes | None]:
-    dumps = orjson.dumps
-    try:
-        return [None if o is None else dumps(o) for o in objs]
-    except TypeError:  # something orjson cannot encode natively: value by value
-        return [None if o is None else _dumps(o) for o in objs]
+# JSON text -> whether it holds a key hint. Params, configs and tags repeat from row to
+# row, so most rows cost one dict lookup instead of ten substring searches. Only short
+# texts are kept, so the memo stays under ~8 MB.
+_hint_memo: dict[bytes, bool] = {}
+_HINT_MEMO_ROWS = 4096
+_HINT_MEMO_TEXT = 2048
+
+
+def _has_key_hint(text: bytes) -> bool:
+    """Whether JSON text may hold a secret-named key (its object is then walked)."""
+    hit = _hint_memo.get(text)
+    if hit is None:
+        lowered = text.lower()
+        hit = any(h in lowered for h in _KEY_HINTS)
+        if len(text) <= _HINT_MEMO_TEXT:
+            if len(_hint_memo) >= _HINT_MEMO_ROWS:
+                _hint_memo.clear()
+            _hint_memo[text] = hit
+    return hit
+
+
+def _scrubbed_json(obj: Any) -> bytes:
+    """JSON of ``obj`` without secret-named keys (values are blanked per column)."""
+    data = _dumps(obj)
+    return _dumps(scrub(obj)) if _has_key_hint(data) else data
 
 
 def to_json(obj: Any) -> str | None:
     """JSON text of ``obj`` with secret-named keys dropped and secret values blanked."""
     if obj is None:
         return None
-    data = _dumps(obj)
-    if any(h in data.lower() for h in _KEY_HINTS):
-        data = _dumps(scrub(obj))
-    return _scrub_bytes(data).decode()
+    return _scrub_bytes(_scrubbed_json(obj)).decode()
 
 
 # -- Arrow columns --------------------------------------------------------------------------
 
-def _text_array(chunks: list[bytes | None], joined: bytes | None = None) -> pa.Array:
-    """UTF-8 chunks (None = NULL) as an Arrow string array over one joined buffer
-    (``joined``: ``b"".join`` of the non-NULL chunks, when the caller has it)."""
+def _dump_rows(objs: Sequence[Any], drop_secret_keys: bool) -> tuple[bytearray, list[int]]:
+    """Each object's JSON text appended to one buffer, and the end offset of every row
+    (None becomes ``null``, made a NULL by :func:`_text_array`).
+
+    One growing buffer rather than one ``bytes`` per row: orjson allocates ~1 KB per
+    call, and freeing it at once lets the next call reuse that memory. Keeping a
+    batch's worth alive cost a fresh page fault per row on the 2-core VM (~5 µs each,
+    4x the serialization itself). Without keys to check the loop runs in C (``map`` of
+    ``bytearray.__iadd__``).
+    """
+    try:
+        if drop_secret_keys:
+            return _dump_checked_rows(objs)
+        buf = bytearray()
+        return buf, list(map(len, map(buf.__iadd__, map(orjson.dumps, objs))))
+    except TypeError:  # something orjson cannot encode natively: the careful way
+        buf = bytearray()
+        convert = _scrubbed_json if drop_secret_keys else _dumps
+        return buf, list(map(len, map(buf.__iadd__, map(convert, objs))))
+
+
+def _dump_checked_rows(objs: Sequence[Any]) -> tuple[bytearray, list[int]]:
+    """:func:`_dump_rows` for mappings that may hold secret-named keys: each row's JSON
+    is checked for key hints (remembered per distinct text) and walked only on a hint.
+    Measured cheaper than ten substring searches over the whole column, even for small
+    tags and params."""
+    buf = bytearray()
+    ends: list[int] = []
+    end = ends.append
+    dumps = orjson.dumps
+    memo = _hint_memo
+    for obj in objs:
+        text = dumps(obj)
+        hit = memo.get(text)
+        if hit or (hit is None and _has_key_hint(text)):
+            text = _dumps(scrub(obj))
+        buf += text
+        end(len(buf))
+    return buf, ends
+
+
+def _scrub_rows(buf: bytearray, ends: list[int]) -> tuple[bytearray, list[int]]:
+    """Rows of ``buf`` with secret values blanked, row by row (offsets move)."""
+    out = bytearray()
+    new_ends: list[int] = []
+    start = 0
+    for stop in ends:
+        out += _scrub_bytes(bytes(buf[start:stop]))
+        new_ends.append(len(out))
+        start = stop
+    return out, new_ends
+
+
+def _text_array(buf: bytearray, ends: list[int]) -> pa.Array:
+    """Rows of UTF-8 text in one buffer as an Arrow string array without copying it; a
+    row that is exactly ``null`` is a NULL (only None serializes to it)."""
     import numpy as np
     import pyarrow as pa
 
-    n = len(chunks)
-    nulls = chunks.count(None)
-    validity = None
-    lengths = np.zeros(n + 1, dtype=np.int64)
-    if nulls:
-        validity = np.fromiter(map(bool, chunks), dtype=bool, count=n)
-        present: list[bytes] = list(filter(None, chunks))  # JSON text is never empty
-        lengths[1:][validity] = np.fromiter(map(len, present), dtype=np.int64,
-                                            count=n - nulls)
-    else:
-        present = chunks  # type: ignore[assignment]
-        lengths[1:] = np.fromiter(map(len, present), dtype=np.int64, count=n)
-    offsets = np.cumsum(lengths, dtype=np.int64)
-    data = b"".join(present) if joined is None else joined
-    bitmap = None if validity is None else pa.py_buffer(np.packbits(validity, bitorder="little"))
-    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data),
+    n = len(ends)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    offsets[1:] = ends
+    bitmap, nulls = _null_rows(np.frombuffer(buf, dtype=np.uint8), offsets)
+    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(buf),
                                             bitmap, nulls)
 
 
+_NULL = int.from_bytes(b"null", "little")
+
+
+def _null_rows(data: Any, offsets: Any) -> tuple[pa.Buffer | None, int]:
+    """Validity bitmap and NULL count of JSON rows: the rows of 4 bytes spelling ``null``
+    (vectorized: only rows of that length are looked at)."""
+    import numpy as np
+    import pyarrow as pa
+
+    candidates = np.flatnonzero(np.diff(offsets) == 4)
+    if not len(candidates):
+        return None, 0
+    starts = offsets[candidates]
+    word = (data[starts].astype(np.uint32) | data[starts + 1].astype(np.uint32) << 8
+            | data[starts + 2].astype(np.uint32) << 16
+            | data[starts + 3].astype(np.uint32) << 24)
+    null_rows = candidates[word == _NULL]
+    if not len(null_rows):
+        return None, 0
+    valid = np.ones(len(offsets) - 1, dtype=bool)
+    valid[null_rows] = False
+    return pa.py_buffer(np.packbits(valid, bitorder="little")), len(null_rows)
+
+
 def _json_array(objs: Sequence[Any], *, drop_secret_keys: bool) -> pa.Array:
-    chunks = _dumps_all(objs)
-    joined: bytes | None = b"".join(filter(None, chunks))
-    if drop_secret_keys and joined is not None:
-        lowered = joined.lower()
-        if any(h in lowered for h in _KEY_HINTS):
-            chunks = [c if c is None or not any(h in c.lower() for h in _KEY_HINTS)
-                      else _dumps(scrub(o)) for c, o in zip(chunks, objs, strict=True)]
-            joined = None
-    if _needs_value_scrub(joined if joined is not None else b"".join(filter(None, chunks))):
-        chunks = [None if c is None else _scrub_bytes(c) for c in chunks]
-        joined = None
-    return _text_array(chunks, joined)
+    """A JSON column: one ``orjson.dumps`` per value; mappings lose secret-named keys
+    (``drop_secret_keys``); secret values are blanked after one search of the column."""
+    buf, ends = _dump_rows(objs, drop_secret_keys)
+    if _needs_value_scrub(buf):
+        buf, ends = _scrub_rows(buf, ends)
+    return _text_array(buf, ends)
 
 
 def _str_array(values: Sequence[Any], *, scrub_values: bool = False) -> pa.Array:
@@ -254,14 +333,28 @@ def _coerce_number(value: Any) -> float | None:
 
 
 def _ts_array(values: Sequence[Any]) -> pa.Array:
-    """Epoch seconds as TIMESTAMP (microseconds, naive UTC)."""
+    """Epoch seconds as TIMESTAMP (microseconds, naive UTC), rounded half to even like
+    ``round(seconds * 1e6)``, in numpy (two columns per row add up; ``pyarrow.compute``
+    would cost ~0.5 s to import when a process records its first rows)."""
+    import numpy as np
     import pyarrow as pa
 
     try:
-        micros = [None if v is None else round(v * 1_000_000) for v in values]
-    except (TypeError, ValueError, OverflowError):  # a bad value: NULL for it alone
-        micros = [_micros(v) for v in values]
-    return pa.array(micros, pa.timestamp("us"))
+        seconds = pa.array(values, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+        return _ts_one_by_one(values)  # text or some other non-number among them
+    micros = np.rint(seconds.to_numpy(zero_copy_only=False) * 1e6)
+    valid = np.isfinite(micros)  # NULL comes out as NaN; NaN and inf become NULL too
+    if np.any(np.abs(micros[valid]) >= 2.0**63):
+        return _ts_one_by_one(values)
+    ints = np.where(valid, micros, 0.0).astype(np.int64)
+    return pa.array(ints, pa.timestamp("us"), mask=None if valid.all() else ~valid)
+
+
+def _ts_one_by_one(values: Sequence[Any]) -> pa.Array:
+    import pyarrow as pa
+
+    return pa.array([_micros(v) for v in values], pa.timestamp("us"))
 
 
 def _micros(value: Any) -> int | None:
@@ -308,9 +401,14 @@ def _table(columns: dict[str, pa.Array]) -> pa.Table:
     return pa.Table.from_arrays(list(columns.values()), names=list(columns))
 
 
-def _columns(records: Sequence[Any], fields: tuple[str, ...]) -> dict[str, list[Any]]:
+def _columns(records: Sequence[Any], fields: tuple[str, ...]) -> dict[str, Sequence[Any]]:
     # one list per field: no per-row tuple, so no garbage-collector churn on big batches
     return {name: list(map(operator.attrgetter(name), records)) for name in fields}
+
+
+def _tags(values: Sequence[Any]) -> list[Any]:
+    """Tags as written: an empty mapping is NULL."""
+    return [t or None for t in values]
 
 
 # -- LM attempts ------------------------------------------------------------------------------
@@ -325,6 +423,7 @@ _LM_FIELDS = ("call_id", "trace_id", "parent_id", "model", "provider", "messages
 def lm_table(records: Sequence[Any]) -> pa.Table:
     """``LMCallRecord`` objects (one per attempt) as the Arrow input of :data:`LM_SELECT`."""
     c = _columns(records, _LM_FIELDS)
+    tags = _tags(c["tags"])
     return _table({
         "call_id": _str_array(c["call_id"]),
         "trace_id": _str_array(c["trace_id"]),
@@ -349,15 +448,13 @@ def lm_table(records: Sequence[Any]) -> pa.Table:
         "error_message": _str_array(c["error_message"], scrub_values=True),
         "started_at": _ts_array(c["started_at"]),
         "ended_at": _ts_array(c["ended_at"]),
-        "tags": _json_array([t or None for t in c["tags"]], drop_secret_keys=True),
+        "tags": _json_array(tags, drop_secret_keys=True),
     })
 
 
 LM_SELECT = """
 SELECT call_id || ':' || attempt AS id, 'lm' AS kind, call_id, trace_id, parent_id,
-       json_extract_string(tags, '$.run_id') AS run_id,
-       json_extract_string(tags, '$.trial_id') AS trial_id,
-       model, provider, inputs,
+       run_trial[1] AS run_id, run_trial[2] AS trial_id, model, provider, inputs,
        CASE WHEN text IS NULL THEN NULL ELSE json_object('text', text) END AS outputs,
        params, prompt_tokens, completion_tokens, cost,
        CASE WHEN cache_hit THEN cached_uncached_cost ELSE cost END AS uncached_cost,
@@ -366,7 +463,8 @@ SELECT call_id || ':' || attempt AS id, 'lm' AS kind, call_id, trace_id, parent_
            AS uncached_latency_s,
        wall_s, cache_hit, attempt, will_retry, finish_reason, error_kind, error_message,
        started_at, ended_at, tags
-FROM {batch}
+FROM (SELECT *, json_extract_string(tags, ['$.run_id', '$.trial_id']) AS run_trial
+      FROM {batch})
 """
 
 # -- program calls ----------------------------------------------------------------------------
@@ -379,7 +477,10 @@ _PROGRAM_OPTIONAL = ("adapter_used", "raw_text", "uncached_cost", "uncached_late
 
 
 def _optional(records: Sequence[Any], name: str) -> list[Any]:
-    return [getattr(r, name, None) for r in records]
+    try:  # the record classes have every field: one C-level pass
+        return list(map(operator.attrgetter(name), records))
+    except AttributeError:
+        return [getattr(r, name, None) for r in records]
 
 
 def _single_model(config: Any) -> str | None:
@@ -404,8 +505,11 @@ def program_table(records: Sequence[Any]) -> pa.Table:
     """``ProgramCallRecord`` objects as the Arrow input of :data:`PROGRAM_SELECT`."""
     c = _columns(records, _PROGRAM_FIELDS)
     raw = _optional(records, "raw_text")
-    outputs = [o if o is not None or r is None else {"raw_text": r}
-               for o, r in zip(c["outputs"], raw, strict=True)]
+    outputs = c["outputs"]
+    if raw.count(None) != len(raw):  # a reply that could not be parsed: keep its text
+        outputs = [o if o is not None or r is None else {"raw_text": r}
+                   for o, r in zip(outputs, raw, strict=True)]
+    tags = _tags(c["tags"])
     return _table({
         "call_id": _str_array(c["call_id"]),
         "trace_id": _str_array(c["trace_id"]),
@@ -413,7 +517,7 @@ def program_table(records: Sequence[Any]) -> pa.Table:
         "module": _str_array(c["module"]),
         "module_kind": _str_array(c["kind"]),
         "adapter": _str_array(_optional(records, "adapter_used")),
-        "model": _str_array([_single_model(cfg) for cfg in c["config"]]),
+        "model": _str_array(list(map(_single_model, c["config"]))),
         "inputs": _json_array(c["inputs"], drop_secret_keys=False),
         "outputs": _json_array(outputs, drop_secret_keys=False),
         "params": _json_array(c["config"], drop_secret_keys=True),
@@ -428,19 +532,18 @@ def program_table(records: Sequence[Any]) -> pa.Table:
         "error_message": _str_array(c["error_message"], scrub_values=True),
         "started_at": _ts_array(c["started_at"]),
         "ended_at": _ts_array(c["ended_at"]),
-        "tags": _json_array([t or None for t in c["tags"]], drop_secret_keys=True),
+        "tags": _json_array(tags, drop_secret_keys=True),
     })
 
 
 PROGRAM_SELECT = """
 SELECT call_id AS id, 'program' AS kind, call_id, trace_id, parent_id,
-       json_extract_string(tags, '$.run_id') AS run_id,
-       json_extract_string(tags, '$.trial_id') AS trial_id,
-       module, module_kind, adapter, model, inputs, outputs, params, prompt_tokens,
-       completion_tokens, cost, uncached_cost, latency_s, uncached_latency_s,
-       epoch_us(ended_at - started_at) / 1e6 AS wall_s, lm_calls, error_kind,
-       error_message, started_at, ended_at, tags
-FROM {batch}
+       run_trial[1] AS run_id, run_trial[2] AS trial_id, module, module_kind, adapter, model,
+       inputs, outputs, params, prompt_tokens, completion_tokens, cost, uncached_cost,
+       latency_s, uncached_latency_s, epoch_us(ended_at - started_at) / 1e6 AS wall_s,
+       lm_calls, error_kind, error_message, started_at, ended_at, tags
+FROM (SELECT *, json_extract_string(tags, ['$.run_id', '$.trial_id']) AS run_trial
+      FROM {batch})
 """
 
 # -- parse fallbacks --------------------------------------------------------------------------

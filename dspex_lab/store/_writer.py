@@ -4,25 +4,41 @@ Three threads, and nothing on the emitting side touches the disk:
 
 - the bus subscriber thread (``on_event``) only appends each record to a list;
 - the *converter* thread takes the buffer every ``flush_rows`` rows or
-  ``flush_ms`` after the oldest pending row (or when ``flush()`` asks) and
-  builds one Arrow table per kind of row (``_rows``);
-- the *committer* thread writes a converted batch in one transaction inside a
-  short file session (``_locking``), while the converter prepares the next
-  one: Python work and DuckDB work overlap on two cores. Never one INSERT
-  per row.
+  ``flush_ms`` after the oldest pending row (or when ``flush()`` asks), at most
+  ``_CHUNK_ROWS`` records at a time, and builds one Arrow table per kind of
+  row (``_rows``);
+- the *committer* thread inserts converted chunks inside one transaction
+  while the converter prepares the next one (Python work and DuckDB work
+  overlap on two cores), and commits as soon as the converter has nothing
+  more due, the transaction reaches ``_TX_ROWS`` rows or has been open for a
+  flush interval (``_TX_S`` at most), or another process waits for the file.
+  Never one INSERT per row.
+
+Why chunks share a transaction: DuckDB writes a transaction whose WAL would
+pass its checkpoint threshold (16 MB, ~20,000 execution rows) straight into
+the file at commit, compressed, instead of into the WAL and again at the next
+checkpoint (DuckDB alone on the 2-core VM: ~6.5 µs per execution row for one
+200,000-row transaction, ~10 µs in 20,000-row transactions). So a burst (an
+evaluation replayed, a backlog after the file was busy) is written in
+transactions of a few chunks; ``_TX_ROWS`` bounds what DuckDB holds
+uncommitted (peak memory), and in the whole pipeline larger transactions
+measured no faster. A steady trickle still commits every chunk, so a crash
+loses what it did before. Letting go early when a reader waits keeps
+cross-process reads as prompt as with small transactions.
 
 Backpressure: at most ``max_queue`` records wait in the buffer and one
-converted batch waits for the committer; beyond that ``on_event`` blocks,
-the bus queue fills and ``emit`` blocks. Memory stays bounded; nothing is
-dropped.
+converted chunk waits for the committer; beyond that ``on_event`` blocks, the
+bus queue fills and ``emit`` blocks. Records of the open transaction stay
+referenced until it commits (their Arrow tables are dropped once inserted and
+rebuilt only for a retry), so memory stays bounded; nothing is dropped.
 
-Failures: the committer keeps a batch whose write failed and retries it with
-backoff (0.25 s doubling to 5 s; at once when ``flush()`` is called), after a
-:class:`StoreWarning` (once per run of failures) and a log line per attempt.
-``flush()`` raises :class:`StoreError` when an attempt made after it was
-called fails. Records that cannot be converted at all (a field of the wrong
-type that even coercion cannot fix) are counted in ``bad_records`` and logged
-once; converting them again could never succeed.
+Failures: the committer keeps the chunks of a transaction that failed and
+retries them with backoff (0.25 s doubling to 5 s; at once when ``flush()`` is
+called), after a :class:`StoreWarning` (once per run of failures) and a log
+line per attempt. ``flush()`` raises :class:`StoreError` when an attempt made
+after it was called fails. Records that cannot be converted at all (a field
+of the wrong type that even coercion cannot fix) are counted in
+``bad_records`` and logged once; converting them again could never succeed.
 """
 
 from __future__ import annotations
@@ -32,6 +48,7 @@ import logging
 import threading
 import time
 import warnings
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -41,6 +58,7 @@ from dspex_lab.store._errors import StoreError, StoreWarning
 from dspex_lab.store._schema import TABLES, TableSpec
 
 if TYPE_CHECKING:
+    import duckdb
     import pyarrow as pa
 
     from dspex_lab.events import Event
@@ -63,6 +81,17 @@ _HOT_STREAMS = {"lm.completed": "lm", "lm.failed": "lm", "program.completed": "p
                 "program.failed": "program"}
 _COLUMNS = {name: tuple((c.name, c.kind) for c in TABLES[name].columns) for name in _UPSERT}
 _POLL_HELD_S = 0.02
+# Records converted at a time: small enough that the first INSERT starts early and the
+# two threads overlap, large enough that the per-statement cost stays small.
+_CHUNK_ROWS = 20_000
+# A transaction stops growing past this many rows (DuckDB holds them uncommitted: peak
+# memory ~130 MB in bench/store_write.py, ~210 MB at 122,880) or after one flush interval
+# but at most this long (readers in this process wait for it).
+_TX_ROWS = 40_960
+_TX_S = 3.0
+# Converted chunks that may wait for the committer while it has a transaction open or
+# commits one (the converter goes on while DuckDB compresses); none while it retries.
+_READY_MAX = 1
 
 
 def _cache_table(rows: list[tuple[Any, ...]]) -> pa.Table:
@@ -82,6 +111,13 @@ _EXECUTION_BUILDERS: tuple[tuple[str, Callable[[list[Any]], pa.Table], str], ...
 
 @dataclass
 class _Batch:
+    """One chunk of records, converted for one INSERT per table.
+
+    The records stay until the transaction holding the chunk commits; ``tables`` and
+    ``statements`` exist between conversion and insertion (``converted``), and are built
+    again from the records if the transaction has to be retried.
+    """
+
     appends: dict[str, list[Any]]
     upserts: dict[str, dict[str, tuple[Any, ...]]]
     clear_cache: bool
@@ -90,6 +126,8 @@ class _Batch:
     statements: list[str] = field(default_factory=list)        # run in order
     rows: dict[str, int] = field(default_factory=dict)  # rows per table it writes
     convert_s: float = 0.0
+    converted: bool = False
+    full: bool = False  # taken at the size limit: more records were waiting (a backlog)
 
 
 class Writer:
@@ -103,25 +141,39 @@ class Writer:
         self._flush_rows = flush_rows
         self._flush_s = flush_ms / 1000.0
         self._max_queue = max_queue
-        self._batch_cap = max(flush_rows, 20_000)
+        self._batch_cap = max(flush_rows, _CHUNK_ROWS)
+        # a transaction stays open one flush interval at most: what a crash can lose is
+        # still about one interval plus the write in progress
+        self._tx_s = min(_TX_S, self._flush_s)
         self._session_timeout = session_timeout
         self._idle_s = idle_s
-        self._cond = threading.Condition(threading.Lock())
-        # buffer (guarded by _cond)
+        # the producers' hot path takes the plain lock (a C call); waiting and notifying
+        # go through the condition built on it
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        # buffer (guarded by _lock); the lists are only ever changed in place, so the hot
+        # path can keep a reference to its list per event kind
         self._appends: dict[str, list[Any]] = {t: [] for t in _APPEND}
+        self._hot = {kind: self._appends[stream] for kind, stream in _HOT_STREAMS.items()}
         self._upserts: dict[str, dict[str, tuple[Any, ...]]] = {t: {} for t in _UPSERT}
         self._clear_cache = False
         self._pending = 0
         self._oldest: float | None = None
-        # progress: per stream, items added and items made durable (or dropped)
-        self._added = dict.fromkeys(_STREAMS, 0)
+        # progress: items added per stream (append streams: taken + buffered), and items
+        # made durable (or dropped)
+        self._added = {"upserts": 0, "clear": 0}
         self._done = dict.fromkeys(_STREAMS, 0)
         self._taken = dict.fromkeys(_APPEND, 0)
         self._requests = 0   # flush() calls so far
         self._served = 0     # requests already covered by a taken batch
-        # handoff converter -> committer (one batch at most)
-        self._ready: _Batch | None = None
-        self._committing = False
+        # handoff converter -> committer: converted batches waiting, oldest first
+        self._ready: deque[_Batch] = deque()
+        self._converting = False  # a batch was taken and is not handed off yet
+        self._converting_full = False  # ... and it was taken at the size limit
+        # the committer takes a handed-off batch at once (it is idle or has a transaction
+        # open); False while it opens the file or retries, so that only its batch, the
+        # converter's and the buffer are held
+        self._accepting = True
         # committer state
         self._attempt = 0
         self._failed_attempt = 0
@@ -153,22 +205,21 @@ class Writer:
 
         Records must not change after they are emitted (the bus contract).
         """
-        stream = _HOT_STREAMS.get(kind)
-        if stream is not None:  # LM attempts and program calls: the hot path, kept short
-            with self._cond:
-                if self._pending >= self._max_queue:
-                    self._wait_for_room()
-                self._appends[stream].append(record)
-                self._added[stream] += 1
-                self._pending += 1
-                if self._oldest is None:
-                    self._oldest = time.monotonic()
-                    self._cond.notify_all()
-                    if not self._threads:
-                        self._start_threads()
-                elif self._pending == self._flush_rows:
-                    self._cond.notify_all()
+        items = self._hot.get(kind)
+        if items is None:
+            self._add_other(kind, record)
             return
+        # LM attempts and program calls: the hot path (one per call), kept to a lock, an
+        # append and a counter; everything else happens on the writer's threads
+        with self._lock:
+            if self._pending >= self._max_queue:
+                self._wait_for_room()
+            items.append(record)
+            self._pending += 1
+            if self._oldest is None or self._pending == self._flush_rows:
+                self._wake()
+
+    def _add_other(self, kind: str, record: Any) -> None:
         try:
             if kind == "program.parse_fallback":
                 if isinstance(record, Mapping):
@@ -182,6 +233,15 @@ class Writer:
         except Exception as exc:  # a malformed record must not stop recording
             self._bad_record(kind, exc)
 
+    def _wake(self) -> None:
+        # caller holds the lock: the first record of a batch starts its flush interval,
+        # the flush_rows-th makes it due
+        if self._oldest is None:
+            self._oldest = time.monotonic()
+            if not self._threads:
+                self._start_threads()
+        self._cond.notify_all()
+
     def _bad_record(self, kind: str, exc: BaseException) -> None:
         self.bad_records += 1
         if self.bad_records == 1:
@@ -189,7 +249,7 @@ class Writer:
                          "are counted in stats()['bad_records']", kind, exc)
 
     def _wait_for_room(self) -> None:
-        # caller holds self._cond
+        # caller holds the lock
         while self._pending >= self._max_queue and not self._stop:
             if not self._blocked_warned:
                 self._blocked_warned = True
@@ -197,49 +257,45 @@ class Writer:
                              "the disk (last error: %r)", self._pending, self._last_error)
             self._cond.wait(0.5)
 
-    def _added_one(self, stream: str) -> None:
-        # caller holds self._cond
-        self._added[stream] += 1
+    def _added_one(self) -> None:
+        # caller holds the lock
         self._pending += 1
-        if self._oldest is None:
-            self._oldest = time.monotonic()
-            self._cond.notify_all()
-        elif self._pending == self._flush_rows:
-            self._cond.notify_all()
+        if self._oldest is None or self._pending == self._flush_rows:
+            self._wake()
+        elif not self._threads:
+            self._start_threads()
 
     def _add_append(self, stream: str, item: Any) -> None:
-        with self._cond:
+        with self._lock:
             if self._pending >= self._max_queue:
                 self._wait_for_room()
             self._appends[stream].append(item)
-            self._added_one(stream)
-            if not self._threads:
-                self._start_threads()
+            self._added_one()
 
     def add_cache(self, row: tuple[Any, ...]) -> None:
         self._add_append("lm_cache", row)
 
     def add_upsert(self, table: str, record: Any) -> None:
         key, row = _rows.upsert_row(table, _COLUMNS[table], record)
-        with self._cond:
+        with self._lock:
             if self._pending >= self._max_queue:
                 self._wait_for_room()
             rows = self._upserts[table]
             fresh = key not in rows
             rows.pop(key, None)  # insertion order = order of the latest update
             rows[key] = row
+            self._added["upserts"] += 1
             if fresh:
-                self._added_one("upserts")
-            else:
-                self._added["upserts"] += 1
-            if not self._threads:
+                self._added_one()
+            elif not self._threads:
                 self._start_threads()
 
     def clear_cache(self) -> None:
         """Forget buffered cache rows and delete the table's rows with the next write."""
-        with self._cond:
-            dropped = len(self._appends["lm_cache"])
-            self._appends["lm_cache"] = []
+        with self._lock:
+            items = self._appends["lm_cache"]
+            dropped = len(items)
+            items.clear()
             self._pending -= dropped
             self._done["lm_cache"] += dropped
             self._taken["lm_cache"] += dropped
@@ -252,12 +308,18 @@ class Writer:
                 self._start_threads()
 
     # -- flushing ----------------------------------------------------------------------------
+    def _added_now(self) -> dict[str, int]:
+        # caller holds the lock
+        added = {s: self._taken[s] + len(self._appends[s]) for s in _APPEND}
+        added.update(self._added)
+        return added
+
     def flush(self, timeout: float) -> None:
         """Return once everything added before the call is durable; raise
         :class:`StoreError` if a write attempted meanwhile failed, or on timeout."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            target = dict(self._added)
+            target = self._added_now()
             if self._caught_up(target):
                 return
             first_attempt = self._attempt + 1
@@ -284,10 +346,11 @@ class Writer:
     @property
     def pending(self) -> int:
         """Records not yet durable (buffered, being converted or being written)."""
-        return sum(self._added[s] - self._done[s] for s in (*_APPEND, "upserts"))
+        added = self._added_now()
+        return sum(added[s] - self._done[s] for s in (*_APPEND, "upserts"))
 
     def _start_threads(self) -> None:
-        # caller holds self._cond
+        # caller holds the lock
         if self._threads or self._stop:
             return
         self._threads = [
@@ -318,62 +381,68 @@ class Writer:
                     return
             self._convert(batch)
             with self._cond:
-                while self._ready is not None and not self._gave_up:
+                while ((len(self._ready) >= _READY_MAX or not self._accepting)
+                       and not self._gave_up):
                     self._cond.wait()
+                self._converting = False
                 if self._gave_up:
-                    self._lose(batch)
+                    self._lose([batch])
                     continue
-                self._ready = batch
+                self._ready.append(batch)
                 self._cond.notify_all()
 
+    def _due(self) -> bool:
+        # caller holds the lock: whether the buffer should be taken now
+        if self._pending <= 0 and not self._clear_cache:
+            return False
+        assert self._oldest is not None
+        return (self._stop or self._requests > self._served
+                or self._pending >= self._flush_rows
+                or time.monotonic() >= self._oldest + self._flush_s)
+
     def _next_batch(self) -> _Batch | None:
-        # caller holds self._cond; waits until a batch is due (None: stopping, nothing left)
+        # caller holds the lock; waits until a batch is due (None: stopping, nothing left)
         while True:
             if self._gave_up:
                 return None
-            has_work = self._pending > 0 or self._clear_cache
-            if not has_work:
+            if self._pending <= 0 and not self._clear_cache:
                 self._served = self._requests
                 if self._stop:
                     return None
                 self._cond.wait()
                 continue
-            now = time.monotonic()
-            assert self._oldest is not None
-            if (self._stop or self._requests > self._served
-                    or self._pending >= self._flush_rows
-                    or now >= self._oldest + self._flush_s):
+            if self._due():
                 return self._take()
-            self._cond.wait(max(0.0, self._oldest + self._flush_s - now))
+            assert self._oldest is not None
+            self._cond.wait(max(0.0, self._oldest + self._flush_s - time.monotonic()))
 
     def _take(self) -> _Batch:
-        # caller holds self._cond
+        # caller holds the lock
         appends: dict[str, list[Any]] = {}
         upto: dict[str, int] = {}
         total = sum(len(self._appends[s]) for s in _APPEND)
         for stream in _APPEND:
             items = self._appends[stream]
-            # at most batch_cap records per batch (a session holds the file that long),
-            # shared among the streams in proportion so none of them waits behind another
+            # at most batch_cap records per batch (the next INSERT starts sooner), shared
+            # among the streams in proportion so none of them waits behind another
             take = len(items) if total <= self._batch_cap else \
                 -(-len(items) * self._batch_cap // total)
-            if take < len(items):
-                appends[stream] = items[:take]
-                self._appends[stream] = items[take:]
-            else:
-                appends[stream] = items
-                self._appends[stream] = []
+            appends[stream] = items[:take]
+            del items[:take]
             self._taken[stream] += len(appends[stream])
             upto[stream] = self._taken[stream]
         upserts = self._upserts
         self._upserts = {t: {} for t in _UPSERT}
         upto["upserts"] = self._added["upserts"]
         upto["clear"] = self._added["clear"]
-        batch = _Batch(appends, upserts, self._clear_cache, upto)
+        batch = _Batch(appends, upserts, self._clear_cache, upto, full=total > self._batch_cap)
+        self._converting_full = batch.full
         self._clear_cache = False
-        self._served = self._requests
+        if not batch.full:  # a flush() waits for what is left behind too: take it next
+            self._served = self._requests
         self._pending -= sum(map(len, appends.values())) + sum(map(len, upserts.values()))
         self._oldest = time.monotonic() if self._pending else None
+        self._converting = True
         self._cond.notify_all()  # room in the buffer
         return batch
 
@@ -383,14 +452,15 @@ class Writer:
         try:
             self._convert_rows(batch)
         finally:
-            batch.convert_s = time.perf_counter() - started
+            batch.convert_s += time.perf_counter() - started
 
     def _convert_rows(self, batch: _Batch) -> None:
         _rows.refresh_secrets()
+        batch.tables, batch.statements, batch.rows = {}, [], {}
         selects = []
         executions = 0
         for stream, builder, select in _EXECUTION_BUILDERS:
-            table = self._build(stream, builder, batch.appends[stream])
+            table = self._build(batch, stream, builder)
             if table is not None:
                 name = f"_dspex_{stream}"
                 batch.tables[name] = table
@@ -399,14 +469,14 @@ class Writer:
         if selects:
             batch.statements.append("INSERT INTO executions BY NAME "
                                     + " UNION ALL BY NAME ".join(selects))
-        table = self._build("fallback", _rows.parse_fallback_table, batch.appends["fallback"])
+        table = self._build(batch, "fallback", _rows.parse_fallback_table)
         if table is not None:
             batch.tables["_dspex_fallback"] = table
             batch.statements.append("INSERT INTO executions BY NAME " +
                                     _rows.PARSE_FALLBACK_SELECT.format(batch="_dspex_fallback"))
             executions += table.num_rows
         batch.rows["executions"] = executions
-        table = self._build("lm_cache", _cache_table, batch.appends["lm_cache"])
+        table = self._build(batch, "lm_cache", _cache_table)
         if table is not None:
             batch.tables["_dspex_cache"] = table
             batch.statements.append("INSERT INTO lm_cache BY NAME SELECT * FROM _dspex_cache")
@@ -418,13 +488,13 @@ class Writer:
                 batch.statements.append(f"INSERT OR REPLACE INTO {name} BY NAME "
                                         f"SELECT * FROM _dspex_{name}")
                 batch.rows[name] = len(upsert_rows)
-        # the records are no longer needed once converted
-        batch.appends = {stream: [] for stream in batch.appends}
+        batch.converted = True
 
-    def _build(self, stream: str, builder: Callable[[list[Any]], pa.Table], items: list[Any]
+    def _build(self, batch: _Batch, stream: str, builder: Callable[[list[Any]], pa.Table]
                ) -> pa.Table | None:
-        """``builder(items)`` (None for no items); records that make it fail are dropped
-        and counted."""
+        """``builder`` over the batch's items of ``stream`` (None for no items); records
+        that make it fail are dropped from the batch and counted, once."""
+        items = batch.appends[stream]
         if not items:
             return None
         try:
@@ -438,6 +508,7 @@ class Writer:
                     self._bad_record(stream, exc)
                 else:
                     good.append(item)
+            batch.appends[stream] = good  # a retry converts only these again
             return builder(good) if good else None
 
     # -- committer thread --------------------------------------------------------------------
@@ -446,29 +517,33 @@ class Writer:
         try:
             while True:
                 with self._cond:
-                    if self._ready is None:
+                    if not self._ready:
                         if self._stop and not self._threads[0].is_alive():
                             return
                         # while holding the file, look for waiting readers every 20 ms
                         self._cond.wait(_POLL_HELD_S if access.held else 0.1)
-                    batch = self._ready
-                    self._committing = batch is not None
-                if batch is None:
-                    # outside the lock: letting go checkpoints, producers must not wait
-                    access.maybe_release(self._idle_s)
-                    continue
-                self._commit_with_retries(batch)
+                    group = [self._take_ready()] if self._ready else []
+                    self._accepting = not group
+                if group:
+                    self._commit_with_retries(group)
+                    with self._cond:
+                        self._accepting = True
+                        self._cond.notify_all()
+                # outside the lock: letting go checkpoints, producers must not wait
                 access.maybe_release(self._idle_s)
                 with self._cond:
-                    self._ready = None
-                    self._committing = False
-                    self._cond.notify_all()
                     if self._gave_up:
                         return
         finally:
             access.release()
 
-    def _commit_with_retries(self, batch: _Batch) -> None:
+    def _take_ready(self) -> _Batch:
+        # caller holds the lock and a batch is ready
+        batch = self._ready.popleft()
+        self._cond.notify_all()  # the converter may hand over its next batch
+        return batch
+
+    def _commit_with_retries(self, group: list[_Batch]) -> None:
         while True:
             with self._cond:
                 self._attempt += 1
@@ -476,13 +551,13 @@ class Writer:
                 requests_at_start = self._requests
             started = time.perf_counter()
             try:
-                self._write(batch)
+                self._write(group)
             except Exception as exc:
-                delay = self._failed(batch, attempt, exc)
+                delay = self._failed(group, attempt, exc)
                 with self._cond:
                     if self._stop and self._attempt >= self._stop_after:
                         self._gave_up = True
-                        self._lose(batch)
+                        self._lose(group)
                         self._cond.notify_all()
                         return
                     deadline = time.monotonic() + delay
@@ -490,35 +565,90 @@ class Writer:
                            and time.monotonic() < deadline):
                         self._cond.wait(deadline - time.monotonic())
                 continue
-            self._succeeded(batch, time.perf_counter() - started)
+            self._succeeded(group, time.perf_counter() - started)
             return
 
-    def _write(self, batch: _Batch) -> None:
-        if not batch.statements and not batch.clear_cache:
+    def _write(self, group: list[_Batch]) -> None:
+        """One transaction: the group's batches, then (appended to ``group``) whatever the
+        converter finishes while it is open; see the module docstring for when it ends."""
+        if not any(b.statements or b.clear_cache or not b.converted for b in group):
             return
         with self._access.session(write=True, timeout=self._session_timeout,
                                   hold=True) as con:
-            for name, table in batch.tables.items():
-                con.register(name, table)
-            try:
-                con.execute("BEGIN TRANSACTION")
-                if batch.clear_cache:
-                    con.execute("DELETE FROM lm_cache")
-                for statement in batch.statements:
-                    con.execute(statement)
-                con.execute("COMMIT")
-            finally:
-                for name in batch.tables:
-                    con.unregister(name)
+            con.execute("BEGIN TRANSACTION")
+            opened = time.monotonic()
+            with self._cond:  # a retry commits what it has; otherwise take more as it comes
+                self._accepting = not self._failures_in_row
+                self._cond.notify_all()
+            rows = 0
+            i = 0
+            while i < len(group):
+                rows += self._insert(con, group[i])
+                i += 1
+                if i == len(group):
+                    more = self._next_in_transaction(rows, opened)
+                    if more is not None:
+                        group.append(more)
+            # while DuckDB compresses the rows into the file, the converter may hand over
+            # its next chunks: they open the next transaction
+            con.execute("COMMIT")
 
-    def _succeeded(self, batch: _Batch, seconds: float) -> None:
+    def _insert(self, con: duckdb.DuckDBPyConnection, batch: _Batch) -> int:
+        """Run one batch's statements; its Arrow tables are dropped afterwards."""
+        if not batch.converted:  # a retry: the tables were dropped after the first try
+            self._convert(batch)
+        for name, table in batch.tables.items():
+            con.register(name, table)
+        try:
+            if batch.clear_cache:
+                con.execute("DELETE FROM lm_cache")
+            for statement in batch.statements:
+                con.execute(statement)
+        finally:
+            for name in batch.tables:
+                con.unregister(name)
+        batch.tables, batch.statements, batch.converted = {}, [], False
+        return sum(batch.rows.values())
+
+    def _next_in_transaction(self, rows: int, opened: float) -> _Batch | None:
+        """The next converted batch for the open transaction, waiting while the converter
+        prepares one; None when the transaction should commit now."""
         with self._cond:
-            for stream, upto in batch.upto.items():
-                self._done[stream] = max(self._done[stream], upto)
-            for table, n in batch.rows.items():
-                self.rows_written[table] += n
+            while True:
+                if (not self._accepting or self._gave_up or rows >= _TX_ROWS
+                        or time.monotonic() - opened >= self._tx_s or not self._backlog(rows)
+                        or self._reader_waiting()):
+                    return None
+                if self._ready:
+                    return self._take_ready()
+                if not (self._converting or self._due()):
+                    return None  # nothing more is coming for now: commit
+                self._cond.wait(_POLL_HELD_S)
+
+    def _backlog(self, rows: int) -> bool:
+        """Whether records arrive faster than single chunks are written (a burst): only
+        then does a transaction take more chunks. A steady trickle commits every chunk,
+        so a crash still loses no more than a flush interval and the chunk in hand."""
+        # caller holds the lock
+        return (rows >= self._batch_cap or self._pending >= self._batch_cap
+                or (self._converting and self._converting_full)
+                or any(batch.full for batch in self._ready))
+
+    def _reader_waiting(self) -> bool:
+        """Whether another process queues for the file (a reader, or a writer): then
+        the transaction commits so the writer can let go (see ``_locking``)."""
+        return self._access._flocks.someone_waiting()
+
+    def _succeeded(self, group: list[_Batch], seconds: float) -> None:
+        with self._cond:
+            for batch in group:
+                for stream, upto in batch.upto.items():
+                    self._done[stream] = max(self._done[stream], upto)
+                for table, n in batch.rows.items():
+                    self.rows_written[table] += n
+                self.convert_s += batch.convert_s
+                batch.appends = {}  # the records can go now
             self.flushes += 1
-            self.convert_s += batch.convert_s
             self.write_s += seconds
             self.last_flush_s = seconds
             self.max_flush_s = max(self.max_flush_s, seconds)
@@ -531,11 +661,12 @@ class Writer:
             _log.warning("store: writing to %s works again after %d failed attempts",
                          self._access.path, recovered)
 
-    def _failed(self, batch: _Batch, attempt: int, exc: BaseException) -> float:
+    def _failed(self, group: list[_Batch], attempt: int, exc: BaseException) -> float:
         with self._cond:
             first = self._failures_in_row == 0
             pending = self.pending
-        message = (f"dspex_lab could not write {sum(batch.rows.values())} rows to the store "
+        rows = sum(sum(b.rows.values()) for b in group)
+        message = (f"dspex_lab could not write {rows} rows to the store "
                    f"{self._access.path}: {exc}. They are kept in memory ({pending} records "
                    f"pending) and retried every few seconds.")
         _log.warning("store: %s", message)
@@ -544,6 +675,7 @@ class Writer:
             with contextlib.suppress(Exception):
                 warnings.warn(message, StoreWarning, stacklevel=2)
         with self._cond:
+            self._accepting = False  # until the retry has the file: hold no more chunks
             self._failed_attempt = attempt
             self._last_error = exc
             self._failures_in_row += 1
@@ -552,11 +684,12 @@ class Writer:
             self._cond.notify_all()
         return delay
 
-    def _lose(self, batch: _Batch) -> None:
-        # caller holds self._cond: give up on a batch (stopping and writes keep failing)
-        self.rows_lost += sum(batch.rows.values())
-        for stream, upto in batch.upto.items():
-            self._done[stream] = max(self._done[stream], upto)
+    def _lose(self, group: list[_Batch]) -> None:
+        # caller holds the lock: give up on batches (stopping and writes keep failing)
+        for batch in group:
+            self.rows_lost += sum(batch.rows.values())
+            for stream, upto in batch.upto.items():
+                self._done[stream] = max(self._done[stream], upto)
 
     def stats(self) -> dict[str, Any]:
         with self._cond:
