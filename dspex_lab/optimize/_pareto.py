@@ -11,9 +11,10 @@ points.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
-__all__ = ["dominates", "hypervolume", "non_dominated"]
+__all__ = ["dominates", "hypervolume", "hypervolume_gains", "non_dominated"]
 
 Point = Sequence[float]
 
@@ -76,3 +77,30 @@ def _hso(points: list[tuple[float, ...]], ref: tuple[float, ...]) -> float:
             active = sub
             volume += depth * _hso(sorted(set(sub)), ref[:-1])
     return volume
+
+
+def hypervolume_gains(front: Sequence[Point], points: Sequence[Point]
+                      ) -> tuple[float, list[float]]:
+    """The hypervolume of ``front`` and what each of ``points`` would add to it on its
+    own, every objective scaled to [0, 1] over front and points together and the
+    reference at 1.1 (minimizing). Used to rank proposals and to prune trials."""
+    everything = [*front, *points]
+    dims = len(points[0])
+    lows = [min(p[i] for p in everything) for i in range(dims)]
+    spans = [max(p[i] for p in everything) - lows[i] or 1.0 for i in range(dims)]
+
+    def scaled(p: Point) -> tuple[float, ...]:
+        return tuple((v - lo) / sp for v, lo, sp in zip(p, lows, spans, strict=True))
+
+    ref = (1.1,) * dims
+    base_points = [scaled(p) for p in front]
+    base = [base_points[i] for i in non_dominated(base_points)] if base_points else []
+    base_hv = hypervolume(base, ref) if base else 0.0
+    out = []
+    for p in points:
+        q = scaled(p)
+        if any(all(b[i] <= q[i] for i in range(dims)) for b in base):
+            out.append(0.0)  # dominated (or equalled) even optimistically
+            continue
+        out.append(hypervolume([*base, q], ref) - base_hv)
+    return base_hv, [0.0 if math.isnan(g) else g for g in out]

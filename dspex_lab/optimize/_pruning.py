@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from dspex_lab.errors import ConfigurationError
 from dspex_lab.optimize._objectives import Objective, minimization_vector
-from dspex_lab.optimize._pareto import dominates, hypervolume, non_dominated
+from dspex_lab.optimize._pareto import dominates, hypervolume_gains
 
 __all__ = ["DEFAULT_RUNGS", "MIN_RUNG_EXAMPLES", "Pruner", "rung_sizes"]
 
@@ -105,16 +105,6 @@ class Pruner:
 def hypervolume_gain(front: Sequence[tuple[float, ...]], point: tuple[float, ...]) -> float:
     """The share of the hypervolume of ``front + [point]`` that ``point`` alone adds, with
     every objective scaled to [0, 1] over those points and the reference at 1.1."""
-    points = [*front, point]
-    lows = [min(p[i] for p in points) for i in range(len(point))]
-    spans = [max(p[i] for p in points) - lows[i] or 1.0 for i in range(len(point))]
-
-    def scaled(p: tuple[float, ...]) -> tuple[float, ...]:
-        return tuple((x - lo) / span for x, lo, span in zip(p, lows, spans, strict=True))
-
-    ref = (1.1,) * len(point)
-    kept = [scaled(p) for p in front]
-    keep_idx = non_dominated(kept)
-    base = [kept[i] for i in keep_idx]
-    total = hypervolume([*base, scaled(point)], ref)
-    return 0.0 if total <= 0 else (total - hypervolume(base, ref)) / total
+    base, (gain,) = hypervolume_gains(front, [point])
+    total = base + gain
+    return 0.0 if total <= 0 else gain / total

@@ -19,7 +19,6 @@ handed to the Optuna study (enqueued), so Optuna still records every trial.
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -28,7 +27,7 @@ import numpy as np
 
 from dspex_lab.errors import DspexError
 from dspex_lab.optimize._params import assignment_key
-from dspex_lab.optimize._pareto import hypervolume, non_dominated
+from dspex_lab.optimize._pareto import hypervolume_gains
 from dspex_lab.variables import Categorical, Demos, Float, Int, Space
 
 __all__ = ["MIN_OBSERVATIONS", "Surrogate", "supported"]
@@ -192,32 +191,7 @@ class Surrogate:
             front.append((-float(mean[0]), est[0] * cost_k, est[1] * lat_k))
         optimistic = [(-min(1.0, float(m) + self.beta * float(s)), c, lat)
                       for m, s, (_, _, _, c, lat) in zip(means, stds, scored, strict=True)]
-        gains = _gains(front, optimistic)
+        gains = hypervolume_gains(front, optimistic)[1]
         best = max(range(len(scored)), key=lambda i: (gains[i], float(stds[i]),
                                                       -scored[i][3]))
         return scored[best][0]
-
-
-def _gains(front: Sequence[tuple[float, ...]], points: Sequence[tuple[float, ...]]
-           ) -> list[float]:
-    """Hypervolume each point would add to ``front`` (objectives scaled over all)."""
-    everything = [*front, *points]
-    dims = len(points[0])
-    lows = [min(p[i] for p in everything) for i in range(dims)]
-    spans = [max(p[i] for p in everything) - lows[i] or 1.0 for i in range(dims)]
-
-    def scaled(p: tuple[float, ...]) -> tuple[float, ...]:
-        return tuple((v - lo) / sp for v, lo, sp in zip(p, lows, spans, strict=True))
-
-    ref = (1.1,) * dims
-    base_points = [scaled(p) for p in front]
-    base = [base_points[i] for i in non_dominated(base_points)] if base_points else []
-    base_hv = hypervolume(base, ref) if base else 0.0
-    out = []
-    for p in points:
-        q = scaled(p)
-        if any(all(b[i] <= q[i] for i in range(dims)) for b in base):
-            out.append(0.0)  # dominated (or equalled) even optimistically
-            continue
-        out.append(hypervolume([*base, q], ref) - base_hv)
-    return [0.0 if math.isnan(g) else g for g in out]
