@@ -13,14 +13,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dspex_lab.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from dspex_lab.programs.evaluate import EvaluationResult
 
-__all__ = ["ALIASES", "STANDARD", "Objective", "canonical", "minimization_vector",
+__all__ = ["ALIASES", "STANDARD", "Directed", "Objective", "canonical", "minimization_vector",
            "normalize_directions", "resolve_objectives", "resolve_weights", "scalarize"]
 
 _DIRECTIONS = {"max": "maximize", "maximize": "maximize", "min": "minimize",
@@ -166,16 +166,28 @@ def resolve_weights(weights: Mapping[str, float] | None,
     return out
 
 
-def minimization_vector(values: Mapping[str, float | None], objectives: Sequence[Objective]
+class Directed(Protocol):
+    """An objective as far as fronts are concerned: a name and a direction (a run read
+    back from the store has no objective functions, only these)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def maximize(self) -> bool: ...
+
+
+def minimization_vector(values: Mapping[str, Any], objectives: Sequence[Directed]
                         ) -> tuple[float, ...] | None:
     """Objective values as one minimization vector (maximized ones negated), in
-    ``objectives`` order; None when any value is unknown (such a point cannot be ranked)."""
+    ``objectives`` order; None when any value is unknown or not a finite number (such a
+    point cannot be ranked)."""
     out: list[float] = []
     for obj in objectives:
         value = values.get(obj.name)
-        if value is None:
+        if value is None or not isinstance(value, int | float) or not math.isfinite(value):
             return None
-        out.append(-value if obj.maximize else value)
+        out.append(-float(value) if obj.maximize else float(value))
     return tuple(out)
 
 

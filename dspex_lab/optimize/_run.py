@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dspex_lab.errors import ConfigurationError, DspexError
+from dspex_lab.optimize._front_tracker import FrontTracker
 from dspex_lab.optimize._objectives import (
     Objective,
     minimization_vector,
     resolve_weights,
     scalarize,
 )
-from dspex_lab.optimize._pareto import hypervolume, non_dominated
+from dspex_lab.optimize._pareto import non_dominated
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -139,6 +140,8 @@ class Run:
         self._trials: list[TrialInfo] = []
         self._log: list[tuple[str, Any]] = []
         self._log_lock = threading.Lock()
+        self._tracker_lock = threading.Lock()
+        self._front_tracker: FrontTracker | None = None
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._stop = threading.Event()
@@ -253,43 +256,27 @@ class Run:
     def reference_point(self) -> tuple[float, ...] | None:
         """The hypervolume reference (minimization): accuracy-like objectives at 0, the
         others 10% beyond the worst value seen in completed trials."""
-        done = [self._vector(t.values) for t in self.completed()]
-        points = [p for p in done if p is not None]
-        if not points:
-            return None
-        ref = []
-        for i, o in enumerate(self.objectives):
-            worst = max(p[i] for p in points)
-            if o.maximize and o.name == "accuracy":
-                ref.append(0.0)
-            else:
-                ref.append(worst + 0.1 * abs(worst) + 1e-12)
-        return tuple(ref)
+        return self._tracker().reference_point
 
     def hypervolume(self) -> float:
-        ref = self.reference_point()
-        if ref is None:
-            return 0.0
-        pts = [t for t in (self._vector(x.values) for x in self.completed()) if t is not None]
-        return hypervolume(pts, ref)
+        return self._tracker().hypervolume()
 
     def hypervolume_history(self) -> pd.DataFrame:
         """Hypervolume of the front after each completed trial (in completion order),
         all measured against today's reference point so the curve is comparable."""
         import pandas as pd
 
-        ref = self.reference_point()
-        done = sorted(self.completed(), key=lambda t: (t.ended_at or 0.0, t.number))
-        rows: list[dict[str, Any]] = []
-        points: list[tuple[float, ...]] = []
-        for t in done:
-            p = self._vector(t.values)
-            if p is not None and ref is not None:
-                points.append(p)
-            rows.append({"completed": len(rows) + 1, "trial": t.number,
-                         "elapsed_s": (t.ended_at or self.started_at) - self.started_at,
-                         "hypervolume": hypervolume(points, ref) if ref and points else 0.0})
+        rows = self._tracker().history(self.started_at)
         return pd.DataFrame(rows, columns=["completed", "trial", "elapsed_s", "hypervolume"])
+
+    def _tracker(self) -> FrontTracker:
+        """The run's incremental front tracker, brought up to date (completed trials never
+        change, so each call only pays for the trials completed since the last)."""
+        with self._tracker_lock:
+            if self._front_tracker is None:
+                self._front_tracker = FrontTracker(self.objectives)
+            self._front_tracker.update(self.completed())
+            return self._front_tracker
 
     # -- events --------------------------------------------------------------
     def _emit(self, kind: str, record: Any) -> None:
