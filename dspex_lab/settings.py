@@ -19,7 +19,10 @@ from dspex_lab.errors import ConfigurationError
 from dspex_lab.lm import LM
 from dspex_lab.lm._providers import provider_info
 
-__all__ = ["Settings", "configure", "context", "current", "lm_for"]
+__all__ = ["DEFAULT_LM_ENV", "Settings", "configure", "context", "current", "default_lm", "lm_for"]
+
+DEFAULT_LM_ENV = "DSPEX_LM"
+"""The model used when none is configured (e.g. ``sim/small`` on Binder, where no key exists)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +39,26 @@ _FIELDS = frozenset(Settings.__dataclass_fields__)
 
 def current() -> Settings:
     return _override.get() or _global
+
+
+def default_lm() -> LM | None:
+    """The configured default LM, else the model named by ``DSPEX_LM``, else None.
+
+    The environment variable lets a deployment (Binder, a CI job, a container) choose the
+    model for every notebook it runs without editing them; ``dx.configure(lm=...)`` and
+    ``dx.context(lm=...)`` still win.
+    """
+    lm = current().lm
+    if lm is not None:
+        return lm
+    name = os.environ.get(DEFAULT_LM_ENV, "").strip()
+    if not name:
+        return None
+    try:
+        return lm_for(name)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{DEFAULT_LM_ENV}={name!r} does not name a usable model: "
+                                 f"{exc}") from exc
 
 
 def _coerce(changes: dict[str, Any]) -> dict[str, Any]:

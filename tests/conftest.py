@@ -22,7 +22,7 @@ os.environ["DSPEX_STORE"] = os.path.join(_SESSION_DIR, "session.duckdb")
 def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.endswith(("_API_KEY", "_BASE_URL")) or name in (
-                "DSPEX_SIM_URL", "AZURE_OPENAI_ENDPOINT", "HF_TOKEN"):
+                "DSPEX_SIM_URL", "DSPEX_LM", "AZURE_OPENAI_ENDPOINT", "HF_TOKEN"):
             monkeypatch.delenv(name, raising=False)
 
 

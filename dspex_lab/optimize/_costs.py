@@ -82,5 +82,5 @@ class CostEstimator:
 def _default_model() -> str | None:
     from dspex_lab import settings
 
-    lm = settings.current().lm
+    lm = settings.default_lm()
     return None if lm is None else str(lm.model)

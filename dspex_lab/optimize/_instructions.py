@@ -25,7 +25,7 @@ from dspex_lab.events._trace import Meter, child_span, span_scope
 from dspex_lab.lm import LM, run_sync
 from dspex_lab.programs.predictors import Predict
 from dspex_lab.programs.signature import Signature
-from dspex_lab.settings import current, lm_for
+from dspex_lab.settings import default_lm, lm_for
 
 __all__ = ["PROPOSAL_SIGNATURE", "TIPS", "Proposals", "apropose_instructions",
            "propose_instructions"]
@@ -101,7 +101,7 @@ def _resolve_lm(lm: LM | str | None) -> LM:
     if isinstance(lm, str):
         return lm_for(lm)
     if lm is None:
-        default = current().lm
+        default = default_lm()
         if default is None:
             raise ConfigurationError(
                 "No LM to propose instructions with. Pass lm='provider/name' or a dx.LM, "

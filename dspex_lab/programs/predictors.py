@@ -26,7 +26,7 @@ from dspex_lab.programs.config import (
 )
 from dspex_lab.programs.module import Module
 from dspex_lab.programs.signature import Signature
-from dspex_lab.settings import current
+from dspex_lab.settings import current, default_lm
 
 __all__ = ["ChainOfThought", "Predict", "Predictor", "ProgramOfThought", "pot_code_signature",
            "pot_demos", "predictor_class"]
@@ -119,11 +119,12 @@ class Predictor(Module):
 
     # -- running ----------------------------------------------------------------------
     def _lm(self) -> LM:
-        lm = self.cfg.lm or current().lm
+        lm = self.cfg.lm or default_lm()
         if lm is None:
             raise ConfigurationError(
                 "No LM configured for this module. Pass lm=dx.LM('provider/name') or "
-                "model='provider/name', or call dx.configure(lm=dx.LM(...)).")
+                "model='provider/name', call dx.configure(lm=dx.LM(...)), or set the "
+                "DSPEX_LM environment variable (e.g. DSPEX_LM=sim/small).")
         return lm
 
     def _adapter_name(self) -> str:
