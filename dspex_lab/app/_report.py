@@ -40,7 +40,7 @@ table{border-collapse:collapse;font-size:12px;margin:6px 0}
 th,td{text-align:left;padding:2px 10px;vertical-align:top;border-bottom:1px solid #eee}
 thead th{border-bottom:2px solid #ccc} tr.front td{background:#f3f7ff}
 figure{display:inline-block;margin:0 24px 12px 0} figcaption{font-size:12px;color:#666}
-img{max-width:100%} pre{margin:0;font-size:11px;white-space:pre-wrap}
+img{max-width:100%;height:auto} pre{margin:0;font-size:11px;white-space:pre-wrap}
 .muted{color:#888;font-size:11px}
 """
 
@@ -65,10 +65,17 @@ def scrub_run_data(data: RunData, scrubber: Scrubber) -> RunData:
                        for k, v in data.param_choices.items()})
 
 
-def _png(chart: Any, scale: float = 1.5) -> str:
+_SCALE = 2.0
+
+
+def _png(chart: Any) -> tuple[str, int]:
+    """The chart as base64 PNG at twice its size (sharp on high-density screens), and its
+    width in CSS pixels (read from the PNG header) to show it at."""
     buf = io.BytesIO()
-    chart.save(buf, format="png", scale_factor=scale)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    chart.save(buf, format="png", scale_factor=_SCALE)
+    data = buf.getvalue()
+    width = int.from_bytes(data[16:20], "big")  # IHDR: the first chunk, width first
+    return base64.b64encode(data).decode("ascii"), round(width / _SCALE)
 
 
 def _table(table_id: str, header: Sequence[str], rows: Sequence[Sequence[Any]],
@@ -138,10 +145,9 @@ def render_report(data: RunData, scrubber: Scrubber, *, x: str = "cost",
     clean = scrub_run_data(data, scrubber)
     name = f" ({clean.name})" if clean.name else ""
     title = html.escape(f"{clean.run_id}{name}")
-    images = {
-        "@@FRONT@@": _png(pareto_chart(clean, x, y, width=460, height=320)),
-        "@@HISTORY@@": _png(hypervolume_chart(clean, width=340, height=320)),
-    }
+    front_png, front_width = _png(pareto_chart(clean, x, y, width=460, height=320))
+    history_png, history_width = _png(hypervolume_chart(clean, width=340, height=320))
+    images = {"@@FRONT@@": front_png, "@@HISTORY@@": history_png}
     page = (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
@@ -152,11 +158,12 @@ def render_report(data: RunData, scrubber: Scrubber, *, x: str = "cost",
         "network; API keys and other secrets blanked as ***).</p>"
         + _summary(clean)
         + "<h2>Pareto front and search progress</h2>"
-        "<figure><img id='front-chart' alt='Pareto front of the run' "
+        f"<figure><img id='front-chart' width='{front_width}' alt='Pareto front of the run' "
         "src='data:image/png;base64,@@FRONT@@'><figcaption>The trials on "
         f"{html.escape(x)} and {html.escape(y)}; outlined: on the run's Pareto front over "
         "all its objectives.</figcaption></figure>"
-        "<figure><img id='history-chart' alt='Hypervolume after each completed trial' "
+        f"<figure><img id='history-chart' width='{history_width}' "
+        "alt='Hypervolume after each completed trial' "
         "src='data:image/png;base64,@@HISTORY@@'><figcaption>Hypervolume after each "
         "completed trial, as a share of the final front's.</figcaption></figure>"
         "<h2>The front's configurations</h2>" + _front(clean)

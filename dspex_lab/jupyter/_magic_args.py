@@ -124,9 +124,27 @@ def _store() -> None:
     """Show the store being recorded into, or switch it (dx.configure(store=...))."""
 
 
+@_magic_arguments(name="dspex export")
+@_argument("run", nargs="?", default=None,
+           help="a variable bound to a Run, a run id, or a store file (default: the latest "
+                "run of this kernel, else of the store; with --store, of that file)")
+@_argument("-o", "--out", default="app.py", metavar="APP",
+           help="the app file; its data goes next to it as APP_data.duckdb (default app.py)")
+@_argument("--report", default=None, metavar="HTML", help="also write a static HTML report")
+@_argument("--no-app", action="store_true", help="write only the report (with --report)")
+@_argument("--store", default=None, metavar="PATH",
+           help="read the run from this store file (default: the one being recorded into)")
+@_argument("--overwrite", action="store_true", help="replace files that exist")
+@_HELP
+def _export() -> None:
+    """Export a run as a standalone Panel app (panel serve APP) with its own data file, and
+    optionally as a static HTML report; secrets are blanked (dx.export_app,
+    dx.export_report)."""
+
+
 COMMANDS: dict[str, Callable[..., Any]] = {
     "spec": _spec, "optimize": _optimize, "sql": _sql, "runs": _runs, "stop": _stop,
-    "store": _store,
+    "store": _store, "export": _export,
 }
 """Subcommand -> the function carrying its declarations."""
 

@@ -11,6 +11,8 @@
 - ``%%dspex sql [-o var] [--store PATH]``: ``dx.sql`` with ``{name}`` / ``:name``
   bound as parameters.
 - ``%dspex runs``, ``%dspex stop [run_id]``, ``%dspex store [path]``.
+- ``%dspex export [run] [-o app.py] [--report report.html] [--overwrite]``:
+  ``dx.export_app`` / ``dx.export_report``.
 
 Every subcommand has ``--help``; ``%dspex --help`` lists them. Mistakes end
 in one line (``UsageError``), never a traceback. Loading costs nothing heavy:
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DspexMagics", "register", "unregister"]
 
-_NO_BODY = ("runs", "stop", "store")
+_NO_BODY = ("runs", "stop", "store", "export")
 
 
 def _split(line: str) -> tuple[str, str]:
@@ -80,7 +82,7 @@ class DspexMagics(Magics):
     @line_cell_magic
     def dspex(self, line: str, cell: str | None = None,
               local_ns: dict[str, Any] | None = None) -> Any:
-        """%dspex / %%dspex: spec cells, optimize, sql, runs, stop, store.
+        """%dspex / %%dspex: spec cells, optimize, sql, runs, stop, store, export.
 
         %dspex --help lists the subcommands; %dspex <command> --help explains one.
         """
@@ -132,6 +134,11 @@ class DspexMagics(Magics):
             return _magic_store.runs(args)
         if command == "stop":
             _magic_store.stop(nb, args)
+            return None
+        if command == "export":
+            from dspex_lab.jupyter._magic_export import export
+
+            export(nb, args)
             return None
         _magic_store.store(args)
         return None
