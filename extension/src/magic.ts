@@ -3,7 +3,8 @@
  *
  * The subcommands are those of `dspex_lab/jupyter/magics.py`: `%%dspex [name]` and
  * `%%dspex spec [name]` hold a spec, `%%dspex sql` a query, `%%dspex optimize` more
- * options (one or more per line, `#` comments); `runs`, `stop` and `store` take no body.
+ * options (one or more per line, `#` comments); `runs`, `stop`, `store` and `export`
+ * take no body. tests/test_extension.py checks this list against the magic's own.
  */
 
 import type { StringStream } from '@codemirror/language';
@@ -19,6 +20,7 @@ const BODIES = new Map<string, Body>([
   ['runs', 'none'],
   ['stop', 'none'],
   ['store', 'none'],
+  ['export', 'none'],
   ['help', 'none']
 ]);
 
