@@ -19,7 +19,7 @@ interface IKind {
 }
 
 function kind(token: string, cls: string, parent: Tag): IKind {
-  return { token, cls: `dx-spec-${cls}`, tag: Tag.define(`dx-spec-${cls}`, parent) };
+  return { token, cls: `dx-spec-${cls}`, tag: Tag.define(parent) };
 }
 
 /** Every kind, by the name the tokenizers use. */
