@@ -5,7 +5,10 @@ this process and runs a multi-objective optimization of a program on a
 built-in dataset (see :mod:`dspex_lab._demo`), recording into the store and
 writing the Pareto chart, with no network and no API key. ``dspex-lab sim``
 serves the simulator for other processes; ``dspex-lab sql``, ``runs`` and
-``export`` read the store (also while a notebook is writing it).
+``export`` read the store (also while a notebook is writing it); ``dspex-lab
+serve`` serves the dashboard over a store; ``dspex-lab local-model`` starts, stops
+and inspects the real local model. Each subcommand's module imports nothing heavy
+until it runs.
 """
 
 from __future__ import annotations
@@ -59,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_subcommands(sub)
     for name in ("sql", "runs", "export"):
         sub.choices[name].set_defaults(func=_cmd_store)
+
+    from dspex_lab.app._cli import add_subcommands as add_serve
+    from dspex_lab.local_model._cli import add_subcommands as add_local_model
+
+    add_serve(sub)
+    add_local_model(sub)
     return parser
 
 
