@@ -87,6 +87,9 @@ def test_binder_installs_fresh_and_runs_the_quickstart(tmp_path: Path) -> None:
     where = _run([py, "-c", "import dspex_lab, sys; print(dspex_lab.__file__)"], env, 60,
                  cwd=tmp_path)
     assert where.strip().startswith(str(env_dir)), f"dspex_lab not installed in the env: {where}"
+    # The JupyterLab extension comes with the wheel: no node on Binder.
+    labext = env_dir / "share" / "jupyter" / "labextensions" / "dspex-lab" / "package.json"
+    assert labext.is_file(), "binder's install lacks the prebuilt JupyterLab extension"
 
     work = tmp_path / "work"
     work.mkdir()
