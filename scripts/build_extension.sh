@@ -54,11 +54,15 @@ cd "$ROOT"
 "$VENV/bin/python" extension/source_hash.py --write --mode "$MODE"
 
 if [ "$LINK" = 1 ]; then
+    # what pip installs, with links in place of copies: later builds show on reload
     target="$VENV/share/jupyter/labextensions/dspex-lab"
-    mkdir -p "$(dirname "$target")"
     rm -rf "$target"
-    ln -s "$ROOT/dspex_lab/labextension" "$target"
-    echo "linked $target -> dspex_lab/labextension"
+    mkdir -p "$target"
+    for name in package.json build.json static; do
+        ln -s "$ROOT/dspex_lab/labextension/$name" "$target/$name"
+    done
+    cp extension/install.json "$target/install.json"
+    echo "linked $target to dspex_lab/labextension"
 fi
 
 echo "built dspex_lab/labextension ($MODE) in $(( $(date +%s) - start )) s:" \

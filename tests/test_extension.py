@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -147,8 +148,11 @@ def test_this_environment_serves_the_committed_build() -> None:
         f"{installed} is missing: pip install -e . (it ships the prebuilt extension)")
     assert json.loads((installed / "install.json").read_text())["packageName"] == "dspex-lab"
     ours = _build_files()
-    theirs = {p.relative_to(installed).as_posix(): p.read_bytes()
-              for p in sorted(installed.rglob("*")) if p.is_file()}
+    theirs = {}
+    for folder, _, files in os.walk(installed, followlinks=True):  # --link makes links
+        for name in files:
+            path = Path(folder) / name
+            theirs[path.relative_to(installed).as_posix()] = path.read_bytes()
     theirs.pop("install.json")
     assert theirs == ours, (f"{installed} differs from dspex_lab/labextension: re-run "
                             f"pip install -e . (or scripts/build_extension.sh --link)")
