@@ -21,6 +21,7 @@ V = dx.variables
 
 
 @pytest.mark.browser
+@pytest.mark.timeout(240)  # a run, Altair and vl-convert's first start, Chromium
 def test_the_report_opens_offline_with_its_charts_and_every_trial(
         tmp_path: Path, sim_url: str) -> None:
     require_chromium()
