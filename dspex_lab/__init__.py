@@ -60,6 +60,9 @@ _EXPORTS: dict[str, str] = {
     "resume": "dspex_lab.optimize",
     "Run": "dspex_lab.optimize",
     "Objective": "dspex_lab.optimize",
+    # dashboards, exported apps and reports (app/)
+    "export_app": "dspex_lab.app",
+    "export_report": "dspex_lab.app",
     # errors
     "DspexError": "dspex_lab.errors",
     "DspexWarning": "dspex_lab.errors",
@@ -73,7 +76,7 @@ _EXPORTS: dict[str, str] = {
     "EvaluationAborted": "dspex_lab.errors",
 }
 # public submodules
-_SUBMODULES = ("cache", "datasets", "events", "metrics", "errors", "variables")
+_SUBMODULES = ("app", "cache", "datasets", "events", "metrics", "errors", "variables")
 _SUBMODULE_PATHS = {"metrics": "dspex_lab.programs.metrics"}
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES, "__version__"])
