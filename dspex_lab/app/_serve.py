@@ -120,7 +120,13 @@ def serve(store: str | os.PathLike[str] | None = None, *, port: int = 5006,
                                    websocket_origin=_origins(host, port, websocket_origin),
                                    start=False)
     if auth is not None:
+        from dspex_lab.app._login import template_files
+
         options.update(auth.panel_kwargs())
+        login_page, logout_page = template_files()
+        options["logout_template"] = logout_page
+        if auth.kind == "basic":
+            options["login_template"] = login_page
     if ssl_certfile is not None:
         options.update(ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
     server = get_server(session, **options)

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import panel as pn
 
-__all__ = ["formatters_for", "make_table", "set_rows"]
+__all__ = ["formatters_for", "make_table", "set_rows", "title"]
 
 _DOLLARS = {"type": "money", "symbol": "$", "precision": 6}
 _SECONDS = {"type": "money", "symbol": " s", "symbolAfter": True, "precision": 3}
@@ -39,6 +39,24 @@ def _format(name: str) -> dict[str, Any] | None:
     if lowered in ("front", "cache_hit", "will_retry"):
         return {"type": "tickCross", "crossElement": False}
     return None
+
+
+_TITLES = {"n_trials": "trials", "n_completed": "completed", "n_pruned": "pruned",
+           "n_failed": "failed", "n_examples": "examples", "n_settings": "settings",
+           "lm_attempts": "LM attempts", "lm_failures": "LM failures", "lm_calls": "LM calls",
+           "min_cost": "lowest cost", "best_accuracy": "best accuracy",
+           "latency_s": "latency", "duration_s": "duration", "run_id": "run",
+           "trial_id": "trial", "accuracy_low": "accuracy low", "accuracy_high": "accuracy high",
+           "started_at": "started (UTC)", "ended_at": "ended (UTC)",
+           "stop_reason": "stopped because",
+           "best_setting": "best setting", "best_mean": "its mean", "error_kind": "error",
+           "error_message": "message", "cache_hit": "cached", "prompt_tokens": "prompt tok.",
+           "completion_tokens": "completion tok."}
+
+
+def title(column: str) -> str:
+    """A column heading for people (the data keeps the store's column names)."""
+    return _TITLES.get(column, column.replace("_", " "))
 
 
 def formatters_for(columns: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -77,4 +95,5 @@ def set_rows(table: pn.widgets.Tabulator, frame: pd.DataFrame) -> None:
             shown[c] = [v if v is None or isinstance(v, str | int | float | bool) else str(v)
                         for v in shown[c]]
     table.formatters = formatters_for(shown.columns)
+    table.titles = {str(c): title(str(c)) for c in shown.columns}
     table.value = shown
