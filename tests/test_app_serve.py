@@ -325,3 +325,37 @@ def test_oauth_policy_needs_the_client_id_and_secret(monkeypatch: pytest.MonkeyP
     assert kwargs["oauth_provider"] == "github" and kwargs["oauth_secret"] == "the-secret"
     assert kwargs["oauth_extra_params"] == {"scope": "read:user"}
     assert "the-secret" not in repr(policy)
+
+
+# -- an app file under `panel serve` (what an exported app is) -----------------------------
+
+def test_build_dashboard_works_under_panel_serve(store: Path, seeded: tuple[Path, Any],
+                                                 tmp_path: Path,
+                                                 servers: list[ServerProcess]) -> None:
+    run_id = seeded[1]["run_id"]
+    app = tmp_path / "app.py"
+    app.write_text(
+        "import dspex_lab.app\n"
+        f"dspex_lab.app.build_dashboard(store={str(store)!r}, run_id={run_id!r}, "
+        "read_only=True).servable()\n")
+    port = free_port()
+    log = tmp_path / "panel.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "panel", "serve", str(app), "--port", str(port),
+             "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    server = ServerProcess(port, proc, log)
+    servers.append(server)
+    deadline = time.monotonic() + 120
+    status = 0
+    body = ""
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            status, _, body, _ = server.get("/app")
+            break
+        except OSError:
+            time.sleep(0.3)
+    assert status == 200, server.output()
+    assert "<title>dspex_lab</title>" in body
+    assert "Traceback" not in server.output() and "ERROR" not in server.output()

@@ -128,6 +128,8 @@ def test_dashboard_in_chromium(tmp_path: Path,
         assert page.locator(".dx-runs .tabulator-row").count() == 2
         assert refused == [], f"the page asked for something beyond loopback: {refused}"
         assert errors == [], errors
+        log = server.output()
+        assert "Traceback" not in log and "was not imported" not in log, log[-3000:]
     except BaseException:
         with contextlib.suppress(Exception):
             page.screenshot(path=str(SHOTS / "app-failure.png"), full_page=True)
@@ -185,6 +187,7 @@ def _drive(page: Any, server: ServerProcess, run_id: str, front: list[int]) -> N
                f"order by number")
     page.wait_for_selector(".dx-sql-rows[data-rows='10']", timeout=60_000)
     result = page.locator(".dx-sql-result .tabulator-row")
+    result.nth(9).wait_for(timeout=30_000)  # the table renders after the status line
     assert result.count() == 10
     assert result.first.inner_text().split()[0] == "0"
     page.screenshot(path=str(SHOTS / "app-sql.png"))
@@ -194,4 +197,6 @@ def _drive(page: Any, server: ServerProcess, run_id: str, front: list[int]) -> N
     assert "read-only" in message.inner_text() and "Traceback" not in message.inner_text()
     _sql(page, "select count(*) as n from runs")
     page.wait_for_selector(".dx-sql-rows[data-rows='1']", timeout=60_000)
-    assert page.locator(".dx-sql-result .tabulator-row").first.inner_text().strip() == "1"
+    count = page.locator(".dx-sql-result .tabulator-row").first
+    count.wait_for(timeout=30_000)
+    assert count.inner_text().strip() == "1"

@@ -11,6 +11,7 @@ same.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dspex_lab.app import _html
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
     from dspex_lab.app._data import RunDetail, StoreSource
 
-__all__ = ["RunPage"]
+__all__ = ["Loaded", "RunPage"]
 
 _NO_RUNS = ("No runs in this store yet. Run `dspex-lab demo`, or call dx.optimize(...) in a "
             "notebook recording into this file; runs appear here as they start.")
@@ -80,20 +81,27 @@ class RunPage:
             "### Trials", self.trials, sizing_mode="stretch_width")
 
     # -- loading ----------------------------------------------------------------------
-    def load(self) -> tuple[list[tuple[str, str]], RunDetail | None]:
-        """The runs to pick from and the shown run's detail (read from the store)."""
+    def load(self) -> Loaded:
+        """The runs to pick from, the shown run's detail and its charts (reads the store
+        and computes the charts: the costly part, off the session's thread)."""
         options = self.source.run_options()
         run_id = self.run_id
         ids = [rid for _, rid in options]
         if run_id not in ids:
             run_id = ids[0] if ids else None
-        return options, (self.source.run(run_id) if run_id is not None else None)
+        if run_id is None:
+            return Loaded(options, None, None, None, ("", ""))
+        detail = self.source.run(run_id)
+        axes = _axes([o.name for o in detail.data.objectives], self.x_axis.value,
+                     self.y_axis.value)
+        pareto, hypervolume = _charts(detail, *axes)
+        return Loaded(options, detail, pareto, hypervolume, axes)
 
-    def show(self, loaded: tuple[list[tuple[str, str]], RunDetail | None]) -> None:
-        options, detail = loaded
+    def show(self, loaded: Loaded) -> None:
+        detail = loaded.detail
         self._updating = True
         try:
-            self.picker.options = dict(options)
+            self.picker.options = dict(loaded.options)
             if detail is not None:
                 self.picker.value = detail.data.run_id
         finally:
@@ -115,16 +123,16 @@ class RunPage:
         try:
             self.x_axis.options = names
             self.y_axis.options = names
-            if self.x_axis.value not in names:
-                self.x_axis.value = "cost" if "cost" in names else names[-1]
-            if self.y_axis.value not in names:
-                self.y_axis.value = "accuracy" if "accuracy" in names else names[0]
+            self.x_axis.value, self.y_axis.value = loaded.axes
             self.objective.options = names
             if self.objective.value not in names:
                 self.objective.value = names[0]
         finally:
             self._updating = False
-        self._show_charts()
+        if loaded.pareto is not None:
+            self.pareto.set(loaded.pareto)
+        if loaded.hypervolume is not None:
+            self.hypervolume.set(loaded.hypervolume)
         self._show_importance()
         set_rows(self.trials, _trials_shown(detail.trials))
         if self.picked is not None and detail.data.by_number(self.picked) is not None:
@@ -137,16 +145,14 @@ class RunPage:
 
     # -- pieces -----------------------------------------------------------------------
     def _show_charts(self) -> None:
-        from dspex_lab.jupyter.charts import hypervolume_chart, pareto_chart
-
         detail = self.detail
-        if detail is None:
-            return
         x, y = self.x_axis.value, self.y_axis.value
-        if x == y:  # one objective against itself says nothing: keep the last chart
+        if detail is None or x == y:  # an objective against itself says nothing
             return
-        self.pareto.set(pareto_chart(detail.data, x=x, y=y, width=480, height=320).to_dict())
-        self.hypervolume.set(hypervolume_chart(detail.data, width=420, height=300).to_dict())
+        pareto, hypervolume = _charts(detail, x, y)
+        if pareto is not None:
+            self.pareto.set(pareto)
+        self.hypervolume.set(hypervolume)
 
     def _show_importance(self) -> None:
         detail = self.detail
@@ -205,6 +211,39 @@ def _trials_shown(trials: pd.DataFrame) -> pd.DataFrame:
     return trials.drop(columns=drop).rename(
         columns={c: c[6:] for c in trials.columns if c.startswith("param_")
                  and c[6:] not in trials.columns})
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What :meth:`RunPage.load` read and computed."""
+
+    options: list[tuple[str, str]]
+    detail: RunDetail | None
+    pareto: dict[str, Any] | None
+    hypervolume: dict[str, Any] | None
+    axes: tuple[str, str]
+
+
+def _axes(names: list[str], x: str, y: str) -> tuple[str, str]:
+    """The chart's axes: the ones chosen if the run has them, else cost against accuracy
+    (else its last and first objectives)."""
+    if x not in names:
+        x = "cost" if "cost" in names else names[-1]
+    if y not in names:
+        y = "accuracy" if "accuracy" in names else names[0]
+    return x, y
+
+
+def _charts(detail: RunDetail, x: str, y: str) -> tuple[dict[str, Any] | None,
+                                                         dict[str, Any]]:
+    """The notebook's Pareto chart (None when ``x == y``) and hypervolume chart, as Vega-Lite
+    specs (unvalidated: the specs are ours, and validation is a third of the time)."""
+    from dspex_lab.jupyter.charts import hypervolume_chart, pareto_chart
+
+    pareto = None if x == y else pareto_chart(detail.data, x=x, y=y, width=480,
+                                              height=320).to_dict(validate=False)
+    return pareto, hypervolume_chart(detail.data, width=420, height=300).to_dict(
+        validate=False)
 
 
 class _ChartSlot:
