@@ -363,6 +363,21 @@ def test_dashboard_waits_for_a_missing_store_and_fills_in(
     assert dash.refresh() is False  # nothing changed since
 
 
+def test_sessions_share_one_reader_per_file(store: tuple[Path, dict[str, Any]]) -> None:
+    """A server builds a dashboard per visit: they must not each keep a DuckDB instance
+    and two lock-file descriptors."""
+    import os
+
+    from dspex_lab.app import build_dashboard
+
+    first = build_dashboard(store[0], refresh_s=0)
+    fds = len(os.listdir("/proc/self/fd"))
+    for _ in range(15):
+        dash = build_dashboard(store[0], refresh_s=0)
+        assert dash.source is first.source
+    assert len(os.listdir("/proc/self/fd")) <= fds + 2
+
+
 def test_dashboard_refuses_a_negative_refresh() -> None:
     from dspex_lab.app import build_dashboard
 

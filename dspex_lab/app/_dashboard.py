@@ -28,7 +28,7 @@ import panel as pn
 from panel.viewable import Viewer
 
 from dspex_lab.app import _html
-from dspex_lab.app._data import StoreSource
+from dspex_lab.app._data import shared_source
 from dspex_lab.app._pages import ExecutionsPage, RunsPage, SqlPage
 from dspex_lab.app._run_page import RunPage
 from dspex_lab.app._widgets import html
@@ -52,7 +52,7 @@ class Dashboard(Viewer):
         if refresh_s < 0:
             raise ValueError(f"refresh_s must be >= 0 (0 turns live refresh off), "
                              f"not {refresh_s}")
-        self.source = StoreSource(store)
+        self.source = shared_source(store)
         self.title = title
         self.read_only = read_only
         self.refresh_s = float(refresh_s)

@@ -52,6 +52,7 @@ __all__ = [
     "StoreSource",
     "TrialDetail",
     "default_store_path",
+    "shared_source",
 ]
 
 MAX_ROWS = 1000
@@ -362,6 +363,22 @@ class StoreSource:
             frame = self._sql(text)
         truncated = len(frame) > max_rows
         return (frame.head(max_rows) if truncated else frame), truncated
+
+
+_shared: dict[Path, StoreSource] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_source(path: str | os.PathLike[str] | None = None) -> StoreSource:
+    """The process's one :class:`StoreSource` for ``path``: every session of a server
+    shares its DuckDB instance and lock-file descriptors (one per session would leak
+    two descriptors and an instance per visit)."""
+    resolved = resolve_path(path) if path is not None else default_store_path()
+    with _shared_lock:
+        source = _shared.get(resolved)
+        if source is None:
+            source = _shared[resolved] = StoreSource(resolved)
+        return source
 
 
 def _run_label(run_id: Any, name: Any, state: Any) -> str:
