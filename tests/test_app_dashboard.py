@@ -242,6 +242,7 @@ def test_default_store_is_the_one_this_process_records_into(tmp_path: Path,
     assert source.query("select count(*) as n from executions").frame.iloc[0]["n"] >= 2  # type: ignore[union-attr]
 
 
+@pytest.mark.slow
 def test_live_reads_while_another_process_records(tmp_path: Path) -> None:
     """The dashboard's reads interleave with a recording process: new trials appear while
     it runs, counts never go back, and the recorder loses nothing."""
@@ -282,6 +283,7 @@ def _click(table: Any, row: int, column: str = "number") -> None:
     table._process_event(CellClickEvent(model=None, column=column, row=row))
 
 
+@pytest.mark.slow
 def test_dashboard_pages_show_the_store(store: tuple[Path, dict[str, Any]]) -> None:
     from dspex_lab.app import build_dashboard
 
