@@ -80,10 +80,11 @@ def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> b
     return bool(predicate())
 
 
-# A process that records LM attempts on the bus at a steady rate until killed or done,
-# printing "<emitted> <durable>" after every tick (durable: rows the writer committed).
+# A process that records LM attempts on the bus at a steady rate until killed, done, or
+# the file named by $STOP_FILE exists, printing "<emitted> <durable>" after every tick
+# (durable: rows the writer committed).
 WRITER_SCRIPT = """
-import sys, time
+import os, sys, time
 from dspex_lab import events
 from dspex_lab.lm._types import LMCallRecord
 from dspex_lab.store import Store
@@ -92,9 +93,10 @@ path, total, per_tick, tick_s, flush_ms = sys.argv[1], int(sys.argv[2]), int(sys
     float(sys.argv[4]), int(sys.argv[5])
 store = Store(path, flush_ms=flush_ms)
 store.attach()
+stop_file = os.environ.get("STOP_FILE")
 emitted = 0
 next_tick = time.monotonic()
-while emitted < total:
+while emitted < total and not (stop_file and os.path.exists(stop_file)):
     for _ in range(min(per_tick, total - emitted)):
         now = time.time()
         events.emit("lm.completed", LMCallRecord(

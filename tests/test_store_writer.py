@@ -455,3 +455,29 @@ def test_json_columns_hold_valid_json_or_null(store: Store,
     content = json.loads(df.loc["call-2:1", "inputs"])[1]["content"]
     assert content == 'quote " *** \\ Bearer ***'
     assert json.loads(df.loc["call-2:1", "tags"]) == {"run_id": "r"}
+
+
+@pytest.mark.parametrize("typed_json", [True, False])
+def test_json_columns_and_tag_ids_with_and_without_arrow_json(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, typed_json: bool) -> None:
+    # typed: Arrow's JSON extension type (DuckDB takes the text as JSON unchecked);
+    # untyped: plain text that DuckDB validates (pyarrow < 19 or DuckDB < 1.2)
+    from dspex_lab.store import _rows
+
+    monkeypatch.setattr(_rows, "_json_extension", lambda: typed_json)
+    with Store(tmp_path / "s.duckdb") as store:
+        store.record("lm.completed", lm_record(1, tags={"run_id": "r1", "trial_id": "t1"}))
+        store.record("lm.completed", lm_record(2, tags={"run_id": 7, "trial_id": None}))
+        store.record("lm.completed", lm_record(3))  # no tags
+        store.record("program.completed", program_record(1, tags={"trial_id": "t9"}))
+        store.flush()
+        df = store.sql("select id, run_id, trial_id, typeof(inputs) as t, "
+                       "json_valid(inputs) and json_valid(params) as valid, "
+                       "inputs->>'$[1].content' as question from executions "
+                       "order by id").set_index("id")
+    assert df.loc["call-1:1", ["run_id", "trial_id"]].tolist() == ["r1", "t1"]
+    assert df.loc["call-2:1", "run_id"] == "7" and pd.isna(df.loc["call-2:1", "trial_id"])
+    assert df.loc["call-3:1", ["run_id", "trial_id"]].isna().all()
+    assert pd.isna(df.loc["prog-1", "run_id"]) and df.loc["prog-1", "trial_id"] == "t9"
+    assert set(df["t"]) == {"JSON"} and df["valid"].all()
+    assert df.loc["call-1:1", "question"] == "question 1"
