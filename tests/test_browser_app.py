@@ -73,7 +73,7 @@ def browser_page(tmp_path: Path) -> Iterator[tuple[Any, list[str], list[str]]]:
             args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 1200})
         try:
             page = context.pages[0] if context.pages else context.new_page()
-            page.set_default_timeout(60_000)
+            page.set_default_timeout(90_000)
 
             def route(r: Any) -> None:
                 if r.request.url.startswith(_LOCAL):
@@ -123,7 +123,7 @@ def test_dashboard_in_chromium(tmp_path: Path,
         assert rows.count() == 2, "the second run never appeared on the open page"
         finish(recorder)
         recorder = None
-        page.wait_for_selector(".dx-runs .tabulator-row:has-text('live-run')", timeout=30_000)
+        page.wait_for_selector(".dx-runs .tabulator-row:has-text('live-run')", timeout=60_000)
         page.screenshot(path=str(SHOTS / "app-live.png"))
         assert page.locator(".dx-runs .tabulator-row").count() == 2
         assert refused == [], f"the page asked for something beyond loopback: {refused}"
@@ -165,7 +165,7 @@ def _drive(page: Any, server: ServerProcess, run_id: str, front: list[int]) -> N
     assert len(points) == 10
     assert sorted(p["number"] for p in points if p["front"]) == front
     page.locator(".dx-trials").first.scroll_into_view_if_needed()
-    page.locator(".dx-trials .tabulator-row").nth(9).wait_for(timeout=30_000)
+    page.locator(".dx-trials .tabulator-row").nth(9).wait_for(timeout=60_000)
     assert page.locator(".dx-trials .tabulator-row").count() == 10
     page.locator(".dx-pareto").first.scroll_into_view_if_needed()
     points = page.evaluate(_POINTS)  # where the points are now
@@ -187,7 +187,7 @@ def _drive(page: Any, server: ServerProcess, run_id: str, front: list[int]) -> N
                f"order by number")
     page.wait_for_selector(".dx-sql-rows[data-rows='10']", timeout=60_000)
     result = page.locator(".dx-sql-result .tabulator-row")
-    result.nth(9).wait_for(timeout=30_000)  # the table renders after the status line
+    result.nth(9).wait_for(timeout=60_000)  # the table renders after the status line
     assert result.count() == 10
     assert result.first.inner_text().split()[0] == "0"
     page.screenshot(path=str(SHOTS / "app-sql.png"))
@@ -198,5 +198,5 @@ def _drive(page: Any, server: ServerProcess, run_id: str, front: list[int]) -> N
     _sql(page, "select count(*) as n from runs")
     page.wait_for_selector(".dx-sql-rows[data-rows='1']", timeout=60_000)
     count = page.locator(".dx-sql-result .tabulator-row").first
-    count.wait_for(timeout=30_000)
+    count.wait_for(timeout=60_000)
     assert count.inner_text().strip() == "1"
