@@ -9,12 +9,20 @@ kernel imports the ``dspex_lab`` under test.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import secrets
 import shutil
 import socket
+import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -98,3 +106,85 @@ def copy_notebook(name: str, dest: Path) -> Path:
     target = dest / name
     shutil.copy(NOTEBOOKS / name, target)
     return target
+
+
+@dataclass
+class Lab:
+    """A JupyterLab server of a test: its URL, token, root directory, log and process."""
+
+    url: str
+    token: str
+    root: Path
+    log: Path
+    proc: subprocess.Popen[bytes]
+
+    def api(self, path: str, method: str = "GET") -> Any:
+        req = urllib.request.Request(f"{self.url}{path}", method=method,
+                                     headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            body = resp.read()
+        return json.loads(body) if body else None
+
+    def log_tail(self, n: int = 60) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return "(no log)"
+
+
+def start_lab(base: Path, root: Path, monkeypatch: pytest.MonkeyPatch,
+              timeout: float = 90.0) -> Lab:
+    """Start JupyterLab headless on loopback over ``root`` with every Jupyter directory
+    under ``base`` (see :func:`jupyter_env`); returns once it answers. Stop it with
+    :func:`stop_lab`."""
+    env_vars = jupyter_env(monkeypatch, base / "env")
+    port, token = free_port(), secrets.token_hex(16)
+    log = base / "jupyterlab.log"
+    cmd = [
+        sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--ServerApp.shutdown_no_activity_timeout=600",  # never outlive a lost test
+        "--MappingKernelManager.shutdown_wait_time=3",
+    ]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, cwd=root, env={**os.environ, **env_vars}, stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    lab = Lab(f"http://127.0.0.1:{port}", token, root, log, proc)
+    try:
+        _wait_ready(lab, timeout)
+    except BaseException:
+        stop_lab(lab)
+        raise
+    return lab
+
+
+def _wait_ready(lab: Lab, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if lab.proc.poll() is not None:
+            raise RuntimeError(f"JupyterLab exited with {lab.proc.returncode}:\n{lab.log_tail()}")
+        try:
+            lab.api("/api/status")
+            return
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            time.sleep(0.25)
+    raise RuntimeError(f"JupyterLab did not answer within {timeout} s:\n{lab.log_tail()}")
+
+
+def stop_lab(lab: Lab) -> None:
+    """Ask the server to shut down (it stops its kernels first), then make sure."""
+    if lab.proc.poll() is None:
+        with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            lab.api("/api/shutdown", method="POST")
+        try:
+            lab.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            lab.proc.terminate()
+            try:
+                lab.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                lab.proc.kill()
+                lab.proc.wait(timeout=10)

@@ -23,13 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import secrets
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,9 +34,10 @@ from conftest_browser import (
     ARTIFACTS,
     CHROMIUM,
     CHROMIUM_ARGS,
-    free_port,
-    jupyter_env,
+    Lab,
     require_chromium,
+    start_lab,
+    stop_lab,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -120,59 +115,9 @@ OPTIMIZE_TOKENS = [
 
 # -- JupyterLab and the browser ---------------------------------------------------------
 @dataclass
-class Lab:
-    url: str
-    token: str
-    root: Path
-    log: Path
-    proc: subprocess.Popen[bytes]
-
-    def api(self, path: str, method: str = "GET") -> Any:
-        req = urllib.request.Request(f"{self.url}{path}", method=method,
-                                     headers={"Authorization": f"token {self.token}"})
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            body = resp.read()
-        return json.loads(body) if body else None
-
-    def log_tail(self, n: int = 60) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return "(no log)"
-
-
-@dataclass
 class Browser:
     page: Any
     console: list[str] = field(default_factory=list)
-
-
-def _wait_ready(lab: Lab, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if lab.proc.poll() is not None:
-            raise RuntimeError(f"JupyterLab exited with {lab.proc.returncode}:\n{lab.log_tail()}")
-        try:
-            lab.api("/api/status")
-            return
-        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-            time.sleep(0.25)
-    raise RuntimeError(f"JupyterLab did not answer within {timeout} s:\n{lab.log_tail()}")
-
-
-def _stop_lab(lab: Lab) -> None:
-    if lab.proc.poll() is None:
-        with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-            lab.api("/api/shutdown", method="POST")
-        try:
-            lab.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            lab.proc.terminate()
-            try:
-                lab.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                lab.proc.kill()
-                lab.proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -185,27 +130,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     root = base / "root"
     root.mkdir()
     with pytest.MonkeyPatch.context() as mp:
-        env_vars = jupyter_env(mp, base / "env")
-        port, token = free_port(), secrets.token_hex(16)
-        log = base / "jupyterlab.log"
-        cmd = [
-            sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
-            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-            "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-            f"--ServerApp.root_dir={root}", "--LabApp.news_url=None",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-            "--ServerApp.shutdown_no_activity_timeout=600",  # never outlive a lost test
-            "--MappingKernelManager.shutdown_wait_time=3",
-        ]
-        with log.open("wb") as out:
-            proc = subprocess.Popen(cmd, cwd=root, env={**os.environ, **env_vars}, stdout=out,
-                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        lab = Lab(f"http://127.0.0.1:{port}", token, root, log, proc)
+        lab = start_lab(base, root, mp)
         try:
-            _wait_ready(lab)
             yield lab
         finally:
-            _stop_lab(lab)
+            stop_lab(lab)
 
 
 @pytest.fixture(scope="module")

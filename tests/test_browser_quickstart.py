@@ -15,16 +15,8 @@ Skipped only when /usr/bin/chromium is missing outside CI; in CI it must run
 from __future__ import annotations
 
 import contextlib
-import json
-import os
-import secrets
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +25,11 @@ from conftest_browser import (
     ARTIFACTS,
     CHROMIUM,
     CHROMIUM_ARGS,
+    Lab,
     copy_notebook,
-    free_port,
-    jupyter_env,
     require_chromium,
+    start_lab,
+    stop_lab,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -45,85 +38,17 @@ NOTEBOOK = "01-quickstart.ipynb"
 SHOTS = ARTIFACTS / "browser"
 
 
-@dataclass
-class Lab:
-    url: str
-    token: str
-    root: Path
-    log: Path
-    proc: subprocess.Popen[bytes]
-
-    def api(self, path: str, method: str = "GET") -> Any:
-        req = urllib.request.Request(f"{self.url}{path}", method=method,
-                                     headers={"Authorization": f"token {self.token}"})
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            body = resp.read()
-        return json.loads(body) if body else None
-
-    def log_tail(self, n: int = 60) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return "(no log)"
-
-
-def _wait_ready(lab: Lab, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if lab.proc.poll() is not None:
-            raise RuntimeError(f"JupyterLab exited with {lab.proc.returncode}:\n{lab.log_tail()}")
-        try:
-            lab.api("/api/status")
-            return
-        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-            time.sleep(0.25)
-    raise RuntimeError(f"JupyterLab did not answer within {timeout} s:\n{lab.log_tail()}")
-
-
-def _stop_lab(lab: Lab) -> None:
-    """Ask the server to shut down (it stops its kernels first), then make sure."""
-    if lab.proc.poll() is None:
-        with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-            lab.api("/api/shutdown", method="POST")
-        try:
-            lab.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            lab.proc.terminate()
-            try:
-                lab.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                lab.proc.kill()
-                lab.proc.wait(timeout=10)
-
-
 @pytest.fixture()
 def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
     require_chromium()
-    env_vars = jupyter_env(monkeypatch, tmp_path / "env")
     root = tmp_path / "root"
     root.mkdir()
     copy_notebook(NOTEBOOK, root)
-    port, token = free_port(), secrets.token_hex(16)
-    log = tmp_path / "jupyterlab.log"
-    cmd = [
-        sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
-        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-        "--LabApp.news_url=None",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        "--ServerApp.shutdown_no_activity_timeout=600",  # never outlive a lost test
-        "--MappingKernelManager.shutdown_wait_time=3",
-    ]
-    env = {**os.environ, **env_vars}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
-    lab = Lab(f"http://127.0.0.1:{port}", token, root, log, proc)
+    lab = start_lab(tmp_path, root, monkeypatch)
     try:
-        _wait_ready(lab)
         yield lab
     finally:
-        _stop_lab(lab)
+        stop_lab(lab)
 
 
 @pytest.fixture()
