@@ -1,24 +1,38 @@
 """Store write path: rows per second from records to durable rows, memory, file size,
-and what recording costs ``dx.evaluate``.
+the ceilings of its two halves, and what recording costs ``dx.evaluate``.
 
-Prints one JSON object:
+Prints one JSON object (``method`` repeats this in short):
 
 - ``executions_per_s``: records (half LM attempts, half program calls, ~500
   bytes of JSON each: messages, outputs, params, config, tags) handed to the
   store's writer as fast as one thread can (``Store.record``, what its bus
   callback does), converted and written into the DuckDB file until
-  ``flush()`` returns (everything durable), divided into the number of rows;
+  ``flush()`` returns (everything committed, i.e. durable), divided into the
+  number of rows; the median of ``--repeat`` runs (all of them in
+  ``executions_per_s_runs``);
+- ``cpu_us_per_execution``: CPU time of the whole process (every thread) per
+  row during those runs: what the writer costs, whatever else the machine does;
 - ``writer_peak_rss_mb``: peak resident memory during that, above the
   process's memory with the records already built (sampled every 5 ms);
 - ``file_mb_per_100k_executions``: file size after the run, per 100k rows;
 - ``executions_per_s_via_bus``: the same records emitted on the event bus
   instead (adds the bus's per-event cost: queue, thread hand-off);
+- ``duckdb_only_rows_per_s``: the DuckDB half alone, the ceiling of the file
+  side: the same records converted beforehand (outside the clock) by the
+  writer's own code into its Arrow batches, then inserted with the writer's own
+  statements into the same schema on a connection set up like the writer's, in
+  transactions of the writer's burst size, until the last COMMIT;
+- ``python_only_rows_per_s``: the Python half alone: the writer's conversion
+  of the same records into those Arrow batches, nothing written;
 - ``logging_overhead``: ``1 - on/off`` where on/off are ``dx.evaluate``
   calls per second of a ``dx.Predict`` program against the simulator in a
   separate process (fixed 50 ms latency, 64 in flight) with a store attached
-  vs not; the median over interleaved rounds (order alternating).
+  vs not; the median over interleaved rounds (order alternating);
+- ``load_avg_1m``: the machine's 1-minute load average before and after (the
+  figures above move with it: other jobs share the cores).
 
-Usage: ``python bench/store_write.py [--rows 200000] [--eval-n 3000] [--rounds 5]``.
+Usage: ``python bench/store_write.py [--rows 200000] [--repeat 3] [--eval-n 3000]
+[--rounds 5]``.
 """
 
 from __future__ import annotations
@@ -40,7 +54,9 @@ import dspex_lab as dx
 from dspex_lab import events, sim
 from dspex_lab.lm._types import LMCallRecord
 from dspex_lab.programs.records import ProgramCallRecord
-from dspex_lab.store import Store
+from dspex_lab.store import Store, _writer
+from dspex_lab.store._locking import FileAccess
+from dspex_lab.store._writer import Writer
 
 SYSTEM = ("Your input fields are: `question` (str). Your output fields are: `answer` (str). "
           "Answer the question. Think about the arithmetic before answering and give only "
@@ -111,11 +127,11 @@ class _PeakRSS:
         self._thread.join()
 
 
-def _write_rate(directory: Path, n_rows: int, via_bus: bool) -> dict[str, Any]:
+def _write_rate(directory: Path, records: list[tuple[str, Any]], via_bus: bool, run: int
+                ) -> dict[str, Any]:
     """Rows/s from records to durable rows; ``via_bus``: emitted on the event bus,
     else handed to the store's writer directly (what its bus callback does)."""
-    records = _records(n_rows)
-    path = directory / ("bus.duckdb" if via_bus else "writer.duckdb")
+    path = directory / f"{'bus' if via_bus else 'writer'}-{run}.duckdb"
     store = Store(path)
     if via_bus:
         store.attach()
@@ -130,24 +146,87 @@ def _write_rate(directory: Path, n_rows: int, via_bus: bool) -> dict[str, Any]:
     size_before = path.stat().st_size
     with _PeakRSS() as rss:
         started = time.perf_counter()
+        cpu = time.process_time()
         for kind, record in records:
             feed(kind, record)
         store.flush(timeout=600)
         elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu
     stats = store.stats()
     store.close()
     rows = sum(stats["rows_written"].values()) - written_before
     assert rows == len(records), (rows, len(records))
     size = path.stat().st_size
+    path.unlink()
     return {
         "rows": rows,
         "rows_per_s": round(rows / elapsed),
+        "cpu_us_per_row": round(cpu / rows * 1e6, 2),
         "seconds": round(elapsed, 2),
         "flushes": stats["flushes"],
         "max_flush_s": round(stats["max_flush_s"], 3),
         "peak_rss_mb": round((rss.peak - rss.base) / 2**20, 1),
         "file_mb_per_100k": round((size - size_before) / rows * 1e5 / 2**20, 2),
     }
+
+
+def _converted(records: list[tuple[str, Any]], writer: Writer) -> tuple[list[Any], float]:
+    """The records as the writer's converted batches (chunks of its chunk size), and the
+    seconds the conversion took: the Python half of the writer, alone."""
+    batches = []
+    elapsed = 0.0
+    for i in range(0, len(records), _writer._CHUNK_ROWS):
+        part = records[i:i + _writer._CHUNK_ROWS]
+        appends: dict[str, list[Any]] = {"lm": [], "program": [], "fallback": [],
+                                         "lm_cache": []}
+        for kind, record in part:
+            appends["lm" if kind.startswith("lm.") else "program"].append(record)
+        batch = _writer._Batch(appends, {}, False, {})
+        started = time.perf_counter()
+        writer._convert(batch)
+        elapsed += time.perf_counter() - started
+        batches.append(batch)
+    return batches, elapsed
+
+
+def _halves(directory: Path, records: list[tuple[str, Any]], run: int) -> dict[str, Any]:
+    """Each half of the writer alone, on the same records: the conversion (Python), and
+    the INSERTs + COMMITs of the converted batches (DuckDB), as the writer runs them."""
+    path = directory / f"duckdb-only-{run}.duckdb"
+    Store(path).close()  # the schema
+    access = FileAccess(path)
+    writer = Writer(access, flush_rows=5000, flush_ms=1000, max_queue=200_000)
+    batches, convert_s = _converted(records, writer)
+    rows = 0
+    with access.session(write=True, timeout=60) as con:  # the writer's instance settings
+        started = time.perf_counter()
+        con.execute("BEGIN TRANSACTION")
+        in_tx = 0
+        for batch in batches:
+            n = writer._insert(con, batch)  # the writer's own statements
+            rows += n
+            in_tx += n
+            if in_tx >= _writer._TX_ROWS:  # the writer's burst transactions
+                con.execute("COMMIT")
+                con.execute("BEGIN TRANSACTION")
+                in_tx = 0
+        con.execute("COMMIT")
+        elapsed = time.perf_counter() - started
+    access.close()
+    path.unlink()
+    assert rows == len(records), (rows, len(records))
+    return {"duckdb_only_rows_per_s": round(rows / elapsed),
+            "python_only_rows_per_s": round(rows / convert_s)}
+
+
+def _load() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def _eval_rate(program: Any, rows: list[dict[str, Any]]) -> float:
@@ -218,33 +297,62 @@ def _logging_overhead(directory: Path, n: int, rounds: int, flush_ms: int | None
     }
 
 
+METHOD = ("median of --repeat runs; per run: the records (half LM attempts, half program "
+          "calls, ~500 bytes of JSON each) built before the clock starts, then handed to "
+          "Store.record (or events.emit: _via_bus) by one thread; the clock stops when "
+          "Store.flush() returns, i.e. every row is committed to the DuckDB file. "
+          "duckdb_only/python_only: the same records through each half of the writer alone "
+          "(its conversion; its INSERTs and COMMITs of pre-converted batches).")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--eval-n", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--flush-ms", type=int, default=None,
                         help="the store's flush interval for logging_overhead (default: "
                              "Store's default)")
     args = parser.parse_args()
+    load_before = _load()
+    records = _records(args.rows)
+    runs: dict[str, list[Any]] = {"writer": [], "bus": [], "halves": []}
     with tempfile.TemporaryDirectory(prefix="dspex-store-bench-") as tmp:
         directory = Path(tmp)
-        writer = _write_rate(directory, args.rows, via_bus=False)
-        bus = _write_rate(directory, args.rows, via_bus=True)
+        for run in range(args.repeat):
+            runs["writer"].append(_write_rate(directory, records, via_bus=False, run=run))
+            runs["bus"].append(_write_rate(directory, records, via_bus=True, run=run))
+            runs["halves"].append(_halves(directory, records, run))
+        writer = runs["writer"]
+        bus = runs["bus"]
+        halves = runs["halves"]
         figures: dict[str, Any] = {
-            "rows": writer["rows"],
-            "executions_per_s": writer["rows_per_s"],
-            "executions_per_s_via_bus": bus["rows_per_s"],
-            "writer_peak_rss_mb": writer["peak_rss_mb"],
-            "writer_peak_rss_mb_via_bus": bus["peak_rss_mb"],
-            "file_mb_per_100k_executions": writer["file_mb_per_100k"],
-            "max_flush_s": max(writer["max_flush_s"], bus["max_flush_s"]),
+            "rows": args.rows,
+            "executions_per_s": round(_median([r["rows_per_s"] for r in writer])),
+            "executions_per_s_runs": [r["rows_per_s"] for r in writer],
+            "cpu_us_per_execution": _median([r["cpu_us_per_row"] for r in writer]),
+            "executions_per_s_via_bus": round(_median([r["rows_per_s"] for r in bus])),
+            "executions_per_s_via_bus_runs": [r["rows_per_s"] for r in bus],
+            "duckdb_only_rows_per_s": round(_median(
+                [h["duckdb_only_rows_per_s"] for h in halves])),
+            "duckdb_only_rows_per_s_runs": [h["duckdb_only_rows_per_s"] for h in halves],
+            "python_only_rows_per_s": round(_median(
+                [h["python_only_rows_per_s"] for h in halves])),
+            "python_only_rows_per_s_runs": [h["python_only_rows_per_s"] for h in halves],
+            "writer_peak_rss_mb": max(r["peak_rss_mb"] for r in writer),
+            "writer_peak_rss_mb_via_bus": max(r["peak_rss_mb"] for r in bus),
+            "file_mb_per_100k_executions": writer[-1]["file_mb_per_100k"],
+            "max_flush_s": max(r["max_flush_s"] for r in (*writer, *bus)),
         }
+        del records
         if args.eval_n:
             figures.update(_logging_overhead(directory, args.eval_n, args.rounds,
                                              args.flush_ms))
         else:
             figures["logging_overhead"] = None
+    figures["load_avg_1m"] = [load_before, _load()]
+    figures["method"] = METHOD
     print(json.dumps(figures))
 
 

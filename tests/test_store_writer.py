@@ -481,3 +481,34 @@ def test_json_columns_and_tag_ids_with_and_without_arrow_json(
     assert pd.isna(df.loc["prog-1", "run_id"]) and df.loc["prog-1", "trial_id"] == "t9"
     assert set(df["t"]) == {"JSON"} and df["valid"].all()
     assert df.loc["call-1:1", "question"] == "question 1"
+
+
+def test_the_converter_pauses_between_columns_only_while_duckdb_works(
+        tmp_path: Path) -> None:
+    from dspex_lab.store import _rows
+
+    calls: list[int] = []
+    _rows.set_pause(lambda: calls.append(1))
+    try:
+        _rows.lm_table([lm_record(1), lm_record(2)])
+        _rows.program_table([program_record(1)])
+    finally:
+        _rows.set_pause(None)
+    assert len(calls) >= 40  # every attribute column and every built column
+    seen = len(calls)
+    _rows.lm_table([lm_record(3)])  # no hook: nothing called
+    assert len(calls) == seen
+
+    with Store(tmp_path / "s.duckdb") as store:
+        writer = store._writer
+        started = time.perf_counter()
+        for _ in range(20):
+            writer._pause()  # DuckDB idle: no sleep
+        idle = time.perf_counter() - started
+        with writer._duckdb_working():
+            started = time.perf_counter()
+            for _ in range(20):
+                writer._pause()
+            busy = time.perf_counter() - started
+        assert not writer._duckdb_busy
+    assert busy >= 20 * _writer._PAUSE_S > idle

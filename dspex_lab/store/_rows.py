@@ -33,6 +33,7 @@ import functools
 import operator
 import os
 import re
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
@@ -202,6 +203,22 @@ def to_json(obj: Any) -> str | None:
 
 # -- Arrow columns --------------------------------------------------------------------------
 
+_local = threading.local()
+
+
+def set_pause(pause: Callable[[], object] | None) -> None:
+    """Have this thread call ``pause()`` between columns while it converts (the writer
+    uses it to let its DuckDB thread have the GIL; see ``_writer``)."""
+    _local.pause = pause
+
+
+def _between_columns() -> None:
+    pause = getattr(_local, "pause", None)
+    if pause is not None:
+        pause()
+
+
+
 def _dump_rows(objs: Sequence[Any], drop_secret_keys: bool) -> tuple[bytearray, list[int]]:
     """Each object's JSON text appended to one buffer, and the end offset of every row
     (None becomes ``null``, made a NULL by :func:`_text_array`).
@@ -301,6 +318,7 @@ def _json_array(objs: Sequence[Any], *, drop_secret_keys: bool) -> pa.Array:
     DuckDB then takes the text as JSON as it is, instead of parsing every value again
     to validate it (orjson wrote it; ~4% of DuckDB's time per row in a profile).
     """
+    _between_columns()
     buf, ends = _dump_rows(objs, drop_secret_keys)
     if _needs_value_scrub(buf):
         buf, ends = _scrub_rows(buf, ends)
@@ -330,6 +348,7 @@ def _json_extension() -> bool:
 
 
 def _str_array(values: Sequence[Any], *, scrub_values: bool = False) -> pa.Array:
+    _between_columns()
     import pyarrow as pa
 
     if scrub_values:
@@ -365,6 +384,7 @@ def _ts_array(values: Sequence[Any]) -> pa.Array:
     """Epoch seconds as TIMESTAMP (microseconds, naive UTC), rounded half to even like
     ``round(seconds * 1e6)``, in numpy (two columns per row add up; ``pyarrow.compute``
     would cost ~0.5 s to import when a process records its first rows)."""
+    _between_columns()
     import numpy as np
     import pyarrow as pa
 
@@ -432,7 +452,11 @@ def _table(columns: dict[str, pa.Array]) -> pa.Table:
 
 def _columns(records: Sequence[Any], fields: tuple[str, ...]) -> dict[str, Sequence[Any]]:
     # one list per field: no per-row tuple, so no garbage-collector churn on big batches
-    return {name: list(map(operator.attrgetter(name), records)) for name in fields}
+    columns: dict[str, Sequence[Any]] = {}
+    for name in fields:
+        _between_columns()
+        columns[name] = list(map(operator.attrgetter(name), records))
+    return columns
 
 
 def _tags(values: Sequence[Any]) -> list[Any]:
