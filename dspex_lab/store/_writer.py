@@ -621,10 +621,10 @@ class Writer:
         to end. On the 2-core VM with nothing else running, DuckDB's thread sat 1.2 s of
         its 1.7 s of INSERTs for 200,000 rows waiting for the GIL: the two halves ran one
         after the other. Sleeping here while DuckDB works hands the GIL over within a
-        column; measured (bench/store_write.py, load 2-3): DuckDB's GIL waits in its
-        INSERTs 0.06-0.11 s instead of 0.14-0.24 s per 200,000 rows, CPU per row
-        14-16 µs instead of 18-20 (less futile GIL hand-offs), 69,000 rows/s instead of
-        54,000 (medians of 3)."""
+        column. Measured at load 2-3: DuckDB's GIL waits in its INSERTs 0.06-0.11 s
+        instead of 0.14-0.24 s per 200,000 rows; in a paired run of
+        bench/store_write.py, 69,000 instead of 54,000 rows/s at 13.9 instead of
+        18.0 µs of CPU per row (fewer futile GIL hand-offs)."""
         if self._duckdb_busy:
             time.sleep(_PAUSE_S)
 
