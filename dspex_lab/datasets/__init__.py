@@ -3,8 +3,9 @@
 ``load("sim-math")``, ``load("sim-lookup")`` and ``load("sim-sentiment")``
 each give 300 train / 200 val / 200 test rows generated from a fixed seed,
 with a stable ``id`` per row and a ``difficulty`` the simulator's quality
-function uses. They are pure data: this package imports nothing from
-``programs`` or ``sim``.
+function uses. ``load("local-qa")`` has the same shape but is made for the
+real local model (``local/smollm2``): one-word questions it can answer.
+They are pure data: this package imports nothing from ``programs`` or ``sim``.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 from types import MappingProxyType
 
-from dspex_lab.datasets import _lookup, _math, _sentiment
+from dspex_lab.datasets import _local_qa, _lookup, _math, _sentiment
 from dspex_lab.datasets._dataset import SPLIT_SIZES, Dataset, Item, Record, Row
 from dspex_lab.errors import ConfigurationError
 
@@ -30,6 +30,7 @@ class _Spec:
     default_metric: str
     description: str
     generate: Callable[[int], Iterator[Record]]
+    simulated: bool = True  # the simulator knows its answers (else: for real models only)
 
 
 _SPECS: dict[str, _Spec] = {
@@ -50,6 +51,13 @@ _SPECS: dict[str, _Spec] = {
             "sentiment", "normalized_match",
             "Short product reviews labelled positive, negative or neutral.",
             _sentiment.generate,
+        ),
+        _Spec(
+            "local-qa", "qa", "qa", "question -> answer", "question", "answer",
+            "normalized_match",
+            "Plurals, opposites, famous capitals, colours, days and months: one-word answers "
+            "a 135M local model can give (for local/smollm2).",
+            _local_qa.generate, simulated=False,
         ),
     )
 }
@@ -131,8 +139,9 @@ def load(name: str) -> Dataset:
 @cache
 def _global_index() -> Mapping[str, Item]:
     merged: dict[str, Item] = {}
-    for name in _SPECS:
-        merged.update(_question_index(name))
+    for name, spec in _SPECS.items():
+        if spec.simulated:  # the simulator has no quality model for the others
+            merged.update(_question_index(name))
     return MappingProxyType(merged)
 
 
@@ -140,7 +149,8 @@ def find_item(question: str) -> Item | None:
     """The item of any built-in dataset whose question is ``question`` (whitespace-stripped).
 
     This is the index the simulator uses to recognise a question it has the
-    ground truth for; it tries the exact text first so the hot path does no copying.
+    ground truth for (datasets made for real models only, such as local-qa, are
+    not in it); it tries the exact text first so the hot path does no copying.
     """
     index = _global_index()
     found = index.get(question)

@@ -62,5 +62,5 @@ def find_model(name: str) -> LocalModelSpec:
     if spec is None:
         known = ", ".join(f"'local/{n}'" for n in LOCAL_MODELS)
         raise ConfigurationError(
-            f"Unknown local model {name!r}. Known local models: {known}.")
+            f"Unknown local model {'local/' + short!r}. Known local models: {known}.")
     return spec

@@ -47,7 +47,7 @@ def add_subcommands(sub: Any) -> None:
                                              "answers")
     common(start)
     start.add_argument("--threads", type=_positive, default=None,
-                       help="CPU threads for generation (default: usable CPUs, at most 4)")
+                       help="CPU threads for generation (default: half the usable CPUs, 1-4)")
     start.add_argument("--port", type=_positive, default=None,
                        help="port on 127.0.0.1 (default: a free one)")
     start.add_argument("--ctx", type=_positive, default=None,
