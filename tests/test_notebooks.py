@@ -35,7 +35,11 @@ EXPECTED = [
     "02-variables-and-spec.ipynb",
     "03-multi-objective.ipynb",
     "04-sql-analysis.ipynb",
+    "05-local-model.ipynb",
 ]
+# Notebooks that need the real local model run in their own test
+# (tests/test_notebook_local_model.py, marked local_model), which checks their results.
+OWN_TEST = {"05-local-model.ipynb"}
 _PROBE = "import json, sys; print(json.dumps({'prefix': sys.prefix, 'exe': sys.executable}))"
 _MISTAKE_TAG = "raises-exception"
 
@@ -63,9 +67,11 @@ def test_notebooks_are_committed_clean() -> None:
                 assert not cell.outputs, f"{path.name} cell {i} has stored outputs"
                 assert cell.execution_count is None, f"{path.name} cell {i}"
         assert nb.metadata.get("kernelspec", {}).get("name") == "python3", path.name
-        # the first code cell starts the simulator: every notebook runs offline
+        # the first code cell starts the simulator (or the local model): every notebook
+        # runs offline
         first = next(c for c in nb.cells if c.cell_type == "code")
-        assert "sim.start(" in first.source, f"{path.name}: {first.source!r}"
+        starter = "local_model.ensure_running(" if path.name in OWN_TEST else "sim.start("
+        assert starter in first.source, f"{path.name}: {first.source!r}"
 
 
 def _text(out: Any) -> str:
@@ -98,7 +104,7 @@ def _problems(nb: NotebookNode) -> list[str]:
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("name", EXPECTED)
+@pytest.mark.parametrize("name", [n for n in EXPECTED if n not in OWN_TEST])
 def test_notebook_runs_top_to_bottom(name: str, tmp_path: Path,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     import nbformat
