@@ -2,18 +2,22 @@
 
 The simulator's datasets are written for simulated models; a real tiny model
 (SmolLM2-135M-Instruct) knows few capitals beyond the most famous and cannot
-add. Probed on it (JSON adapter, three demos, an instruction, temperature 0):
-plurals ~0.9, famous capitals ~0.9, opposites ~0.6, colours of things ~0.5,
-the next or previous day or month ~0.3; zero-shot with the chat adapter, 0 on
-every kind (it answers in prose). So the mix has a real floor and a real
-ceiling, and what a configuration changes shows up in the score.
+add. Probed on it by kind (JSON adapter, three demos of the same kind, an
+instruction, temperature 0): plurals ~0.9, famous capitals ~0.9, opposites
+~0.6, colours of things ~0.4-0.6, the day or month after another ~0.3 (left
+out), sums of two small numbers ~0.1 (left out). Zero-shot it scores 0 on
+every kind with every adapter: it answers in prose. On this mix, with demos
+drawn from the whole training split, three-demo JSON prompts score ~0.35-0.55
+and zero-shot ones ~0, so the floor and the ceiling are both real and what a
+configuration changes shows up in the score.
 
-Every answer is one word (or a two-word capital), unambiguous and checked by
-``normalized_match``: opposites with two common answers (short: long or tall)
-are only asked in the unambiguous direction (or not at all: light, hard, open,
-sweet), and plurals with two accepted
-forms (fish, cactus) are left out. Difficulty: 1 regular plural, famous
-capital, colour; 2 -es/-ies/-ves plural, opposite, day/month; 3 irregular plural.
+Every answer is one word, unambiguous and checked by ``normalized_match``:
+opposites with two common answers (short: long or tall) are only asked in the
+unambiguous direction (or not at all: light, hard, open, sweet), plurals with
+two accepted forms (fish, cactus) are left out, and the capital questions are
+worded unlike sim-lookup's so no question is in both datasets. Difficulty: 1
+regular plural, famous capital, colour; 2 -es/-ies/-ves plural, opposite; 3
+irregular plural.
 """
 
 from __future__ import annotations
