@@ -5,7 +5,10 @@ Every error a user can meet derives from :class:`DspexError`, so
 
     DspexError
     ├── ConfigurationError        bad arguments, missing API key, unknown provider
-    │   └── MissingAPIKeyError    names the environment variable to set
+    │   ├── MissingAPIKeyError    names the environment variable to set
+    │   ├── LocalModelNotInstalled a local-model package is missing (with the install
+    │   │                         command; dspex_lab.local_model)
+    │   └── UnsafeBindError       `dspex-lab serve` on a public address without a login
     ├── SignatureError            a signature string that does not parse
     ├── DatasetError              a dataset row missing a field the program needs
     ├── LMError                   anything that went wrong talking to a model
@@ -14,10 +17,12 @@ Every error a user can meet derives from :class:`DspexError`, so
     │   ├── LMRateLimitError      HTTP 429                            (retryable)
     │   ├── LMServerError         HTTP 5xx                            (retryable)
     │   ├── LMBadResponseError    a 200 whose body is not a completion (retryable)
-    │   └── LMRequestError        other 4xx: bad request, auth, unknown model
+    │   ├── LMRequestError        other 4xx: bad request, auth, unknown model
+    │   └── LocalModelError       the local model server could not be started
     ├── ParseError                the reply did not follow the adapter's format
     ├── SandboxError              program-of-thought code failed or was killed
-    └── EvaluationAborted         more failures than ``max_errors`` allowed
+    ├── EvaluationAborted         more failures than ``max_errors`` allowed
+    └── ExportError               an export could not be written (dspex_lab.app)
 
 Retryability is a property of the class (``error.retryable``), and
 :func:`is_retryable` is the predicate the retry loop uses, so the policy is

@@ -32,7 +32,7 @@ def _digest(ds: Dataset) -> str:
 
 
 def test_names_and_public_api() -> None:
-    assert names() == ["sim-math", "sim-lookup", "sim-sentiment"]
+    assert names() == ["sim-math", "sim-lookup", "sim-sentiment", "local-qa"]
     assert set(datasets.__all__) == {n for n in dir(datasets) if not n.startswith("_")} - {
         "annotations"}
 
