@@ -452,8 +452,10 @@ class RunMonitor(widgets.VBox):  # type: ignore[misc]
         rows = []
         for rec in frame.to_dict("records"):
             out = rec.get("outputs")
-            if rec.get("error_kind"):
-                out = f"[{rec['error_kind']}] {rec.get('error_message') or ''}"
+            kind = rec.get("error_kind")
+            if isinstance(kind, str) and kind:  # a missing value may come back as NaN
+                message = rec.get("error_message")
+                out = f"[{kind}] {message if isinstance(message, str) else ''}"
             rows.append([_clip(rec.get("inputs")), _clip(out)])
         return ("<div style='color:#555;margin-top:4px'>sample outputs</div>"
                 + _format.html_table(rows, ["inputs", "outputs"]))
