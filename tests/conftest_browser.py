@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -100,6 +101,37 @@ def require_chromium() -> None:
         pytest.fail(f"{CHROMIUM} is missing in CI: run scripts/install_browser.sh first")
     pytest.skip(f"{CHROMIUM} is missing (install it with scripts/install_browser.sh); "
                 f"outside CI the browser test is skipped")
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+"""Terminal colour codes (tracebacks from a kernel carry them)."""
+
+
+def execute_notebook(nb: Any, name: str, workdir: Path, probe: str, *, cell_timeout: float
+                     ) -> tuple[dict[str, Any], float]:
+    """Run ``nb`` in place, in a fresh ``python3`` kernel started from ``workdir``, with
+    the ``probe`` cell appended (it must print one JSON object); fail the test with the
+    cell's error if one raises. Returns the probe's JSON and the seconds it took.
+
+    Also checks what every notebook test relies on: the kernel is this interpreter
+    (its prefix), not one from another environment."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    nb.cells.append(nbformat.v4.new_code_cell(probe))
+    client = NotebookClient(
+        nb, kernel_name="python3", timeout=cell_timeout, startup_timeout=60,
+        allow_errors=False, resources={"metadata": {"path": str(workdir)}})
+    start = time.perf_counter()
+    try:
+        client.execute()
+    except CellExecutionError as exc:
+        pytest.fail(f"{name} failed:\n{ANSI.sub('', str(exc))}")
+    elapsed = time.perf_counter() - start
+    found: dict[str, Any] = json.loads(nb.cells[-1].outputs[0].text)
+    assert Path(found["prefix"]).resolve() == Path(sys.prefix).resolve(), found
+    return found, elapsed
 
 
 def copy_notebook(name: str, dest: Path) -> Path:

@@ -33,7 +33,7 @@ from dspex_lab.local_model import STATE_DIR_ENV
 
 pytestmark = [pytest.mark.local_model, pytest.mark.slow]
 
-CLI = [sys.executable, "-m", "dspex_lab.local_model._cli"]
+CLI = [sys.executable, "-m", "dspex_lab.cli", "local-model"]
 SECRET = "sk-dspex-test-secret-0123456789abcdef"
 
 
@@ -129,8 +129,8 @@ def test_a_missing_package_is_named_with_the_install_command(blocked: str, packa
             dx.LM("local/smollm2")
         except dx.DspexError as exc:
             print(type(exc).__name__, "|", exc)
-        from dspex_lab.local_model._cli import main
-        sys.exit(main(["start"]))
+        from dspex_lab.cli import main
+        sys.exit(main(["local-model", "start"]))
     """)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=120, env=_env(tmp_path / "state"))

@@ -16,14 +16,12 @@ helping.
 from __future__ import annotations
 
 import json
-import re
-import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
-from conftest_browser import NOTEBOOKS, jupyter_env
+from conftest_browser import ANSI, NOTEBOOKS, execute_notebook, jupyter_env
 from test_local_model import require_local_model
 
 from dspex_lab.local_model import STATE_DIR_ENV
@@ -38,7 +36,6 @@ CELL_TIMEOUT_S = 300  # the search cell: ~2 minutes on a busy machine
 NOTEBOOK_LIMIT_S = 300  # measured ~150-180 s; CI machines are shared
 MIN_LIFT = 0.30
 MAX_BASELINE = 0.15
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _PROBE = """
 import json, sys
 print(json.dumps({"prefix": sys.prefix, "baseline": baseline.score, "tuned": tuned.score,
@@ -92,35 +89,20 @@ def test_notebook_runs_and_the_optimization_lifts_accuracy(tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch
                                                            ) -> None:
     require_local_model()
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
-
     jupyter_env(monkeypatch, tmp_path / "env")
     monkeypatch.setenv(STATE_DIR_ENV, str(tmp_path / "local-model"))
     workdir = tmp_path / "work"
     workdir.mkdir()
     nb = _read()
     n_cells = len(nb.cells)
-    nb.cells.append(nbformat.v4.new_code_cell(_PROBE))
-    client = NotebookClient(
-        nb, kernel_name="python3", timeout=CELL_TIMEOUT_S, startup_timeout=60,
-        allow_errors=False, resources={"metadata": {"path": str(workdir)}})
-    start = time.perf_counter()
-    try:
-        client.execute()
-    except CellExecutionError as exc:
-        pytest.fail(f"{NAME} failed:\n{_ANSI.sub('', str(exc))}")
-    elapsed = time.perf_counter() - start
+    probe, elapsed = execute_notebook(nb, NAME, workdir, _PROBE, cell_timeout=CELL_TIMEOUT_S)
 
     problems = _errors(nb)
-    assert not problems, "\n".join(_ANSI.sub("", p) for p in problems)
+    assert not problems, "\n".join(ANSI.sub("", p) for p in problems)
     for i, cell in enumerate(nb.cells[:n_cells]):
         if cell.cell_type == "code":
             assert cell.execution_count is not None, f"cell {i} did not run"
-    probe: dict[str, Any] = json.loads(nb.cells[-1].outputs[0].text)
     print(f"{NAME}: {elapsed:.1f} s; {json.dumps(probe)}")
-    assert Path(probe["prefix"]).resolve() == Path(sys.prefix).resolve(), probe
 
     # the lift is real: measured on held-out questions, against the zero-shot baseline
     assert probe["baseline"] <= MAX_BASELINE, probe

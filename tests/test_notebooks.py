@@ -12,22 +12,17 @@ fail are those tagged ``raises-exception`` (deliberate mistakes, which JupyterLa
 
 from __future__ import annotations
 
-import json
-import re
-import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest_browser import NOTEBOOKS, jupyter_env
+from conftest_browser import ANSI, NOTEBOOKS, execute_notebook, jupyter_env
 
 if TYPE_CHECKING:
     from nbformat import NotebookNode
 
 pytestmark = [pytest.mark.slow]
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 CELL_TIMEOUT_S = 120  # one cell; a whole notebook stays well under 2 minutes
 NOTEBOOK_LIMIT_S = 120
 EXPECTED = [
@@ -107,31 +102,15 @@ def _problems(nb: NotebookNode) -> list[str]:
 @pytest.mark.parametrize("name", [n for n in EXPECTED if n not in OWN_TEST])
 def test_notebook_runs_top_to_bottom(name: str, tmp_path: Path,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
-
     jupyter_env(monkeypatch, tmp_path / "env")
     workdir = tmp_path / "work"
     workdir.mkdir()
     nb = _read(NOTEBOOKS / name)
     n_cells = len(nb.cells)
-    nb.cells.append(nbformat.v4.new_code_cell(_PROBE))
-    client = NotebookClient(
-        nb, kernel_name="python3", timeout=CELL_TIMEOUT_S, startup_timeout=60,
-        allow_errors=False, resources={"metadata": {"path": str(workdir)}})
-    start = time.perf_counter()
-    try:
-        client.execute()
-    except CellExecutionError as exc:
-        pytest.fail(f"{name} failed:\n{_ANSI.sub('', str(exc))}")
-    elapsed = time.perf_counter() - start
+    _, elapsed = execute_notebook(nb, name, workdir, _PROBE, cell_timeout=CELL_TIMEOUT_S)
 
     problems = _problems(nb)
-    assert not problems, "\n".join(_ANSI.sub("", p) for p in problems)
-    # the probe: the kernel is this interpreter, not one from another environment
-    probe = json.loads(nb.cells[-1].outputs[0].text)
-    assert Path(probe["prefix"]).resolve() == Path(sys.prefix).resolve(), probe
+    assert not problems, "\n".join(ANSI.sub("", p) for p in problems)
     # every code cell ran (none skipped)
     for i, cell in enumerate(nb.cells[:n_cells]):
         if cell.cell_type == "code" and cell.source.strip():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from test_store_support import run_python
+from test_store_support import lm_record, program_record, run_python
 
 import dspex_lab.store as store_pkg
 from dspex_lab.errors import DspexError, DspexWarning
@@ -69,6 +69,63 @@ def test_new_file_has_every_table_view_and_the_version(tmp_path: Path) -> None:
     assert set(TABLES) | {"schema_version"} <= tables
     assert set(NAMED) <= views
     assert version == (SCHEMA_VERSION,)
+
+
+def _compressions(path: Path) -> dict[str, set[str]]:
+    """column -> the compression methods of its stored segments."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        rows = con.execute("select column_name, compression from "
+                           "pragma_storage_info('executions') where segment_type <> 'VALIDITY'"
+                           ).fetchall()
+    finally:
+        con.close()
+    found: dict[str, set[str]] = {}
+    for column, method in rows:
+        found.setdefault(column, set()).add(method.upper())
+    return found
+
+
+def _record_some(path: Path, n: int) -> None:
+    with Store(path) as store:
+        for i in range(n):
+            store.record("lm.completed", lm_record(i))
+            store.record("program.completed", program_record(i))
+
+
+def test_bulky_json_columns_are_stored_with_zstd_the_rest_as_duckdb_chooses(
+        tmp_path: Path) -> None:
+    # ZSTD on the long JSON texts is cheaper to write and smaller than DuckDB's own
+    # choice (see _schema); ids and categories keep DuckDB's choice
+    path = tmp_path / "s.duckdb"
+    _record_some(path, 3000)
+    found = _compressions(path)
+    for column in ("inputs", "outputs", "params", "tags"):
+        assert found[column] == {"ZSTD"}, (column, found[column])
+    for column in ("id", "call_id", "model", "kind", "run_id"):
+        assert "ZSTD" not in found[column], (column, found[column])
+
+
+def test_a_file_made_before_the_zstd_columns_is_written_and_read_the_same(
+        tmp_path: Path) -> None:
+    from dspex_lab.store import _migrations
+
+    # a version-1 file whose tables were created without the compression setting
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    for statement in _migrations.MIGRATIONS[1]:
+        con.execute(statement.replace(" USING COMPRESSION zstd", ""))
+    con.execute("insert into schema_version values (1, now()::timestamp, 'old')")
+    con.close()
+    _record_some(path, 3000)
+    assert "ZSTD" not in _compressions(path)["inputs"]
+    with Store(path) as store:
+        assert store.schema_version_found == SCHEMA_VERSION
+        counts = store.sql("select kind, count(*) as n, count(inputs) as with_inputs "
+                           "from executions group by kind order by kind")
+    assert counts.to_dict("records") == [
+        {"kind": "lm", "n": 3000, "with_inputs": 3000},
+        {"kind": "program", "n": 3000, "with_inputs": 3000}]
 
 
 def test_reopening_does_not_migrate_again(tmp_path: Path) -> None:

@@ -512,3 +512,31 @@ def test_the_converter_pauses_between_columns_only_while_duckdb_works(
             busy = time.perf_counter() - started
         assert not writer._duckdb_busy
     assert busy >= 20 * _writer._PAUSE_S > idle
+
+
+def test_a_batch_of_bus_events_larger_than_the_queue_is_all_written(tmp_path: Path) -> None:
+    # the store subscribes with batched delivery: a batch that overfills the queue must
+    # wake the converter and wait for room, not wait for ever; kinds mixed in one batch
+    # (executions, a parse fallback, a trial upsert) all land
+    from dspex_lab.events import Event
+
+    path = tmp_path / "s.duckdb"
+    store = Store(path, flush_rows=10, flush_ms=60_000, max_queue=50)
+    batch = [Event("lm.completed", lm_record(i, call_id=f"lm-{i}")) for i in range(300)]
+    batch += [Event("program.completed", program_record(i)) for i in range(300)]
+    batch.append(Event("program.parse_fallback", {"call_id": "lm-7", "adapter": "json",
+                                                  "fallback": "chat", "error": "not JSON",
+                                                  "raw": "{oops", "time": 1_700_000_000.5}))
+    batch.append(Event("trial.completed", {"trial_id": "t-1", "run_id": "r", "number": 0,
+                                           "state": "completed"}))
+    feeder = threading.Thread(target=store._writer.on_events, args=(batch,))
+    feeder.start()
+    feeder.join(30)
+    assert not feeder.is_alive(), "a batch larger than the queue never got room"
+    store.flush(timeout=30)
+    assert _count(path, "kind = 'lm'") == 300
+    assert _count(path, "kind = 'program'") == 300
+    assert _count(path, "kind = 'parse_fallback'") == 1
+    assert store.sql("select state from trials where trial_id = 't-1'")["state"][0] == \
+        "completed"
+    store.close()

@@ -52,11 +52,12 @@ class Subscription:
     what keeps a busy subscriber from competing with the LM loop for the GIL.
     """
 
-    def __init__(self, bus: EventBus, callback: Callable[[Event], object],
+    def __init__(self, bus: EventBus, callback: Callable[[Any], object],
                  kinds: frozenset[str] | None, overflow: Overflow, maxsize: int,
-                 name: str, batch_ms: float = 5.0) -> None:
+                 name: str, batch_ms: float = 5.0, batched: bool = False) -> None:
         self._bus = bus
         self.callback = callback
+        self.batched = batched
         self.kinds = kinds
         self.overflow = overflow
         self.name = name
@@ -117,16 +118,50 @@ class Subscription:
                     batch.append(get_nowait())
                 except queue.Empty:
                     break
-            for item in batch:
-                if item is _STOP:
+            if self.batched:
+                if self._deliver_lists(batch):
                     return
-                if isinstance(item, threading.Event):
-                    item.set()
-                    continue
-                self._taken += 1
-                self._deliver(item)  # type: ignore[arg-type]
+            else:
+                for item in batch:
+                    if item is _STOP:
+                        return
+                    if isinstance(item, threading.Event):
+                        item.set()
+                        continue
+                    self._taken += 1
+                    self._deliver(item)  # type: ignore[arg-type]
             if self._batch_s:
                 time.sleep(self._batch_s)
+
+    def _deliver_lists(self, items: list[object]) -> bool:
+        """Batched delivery: the events between markers as one list each (a flush marker
+        is set only after everything queued before it was delivered); True on stop."""
+        events: list[Event] = []
+        for item in items:
+            if item is _STOP or isinstance(item, threading.Event):
+                if events:
+                    self._deliver_list(events)
+                    events = []
+                if item is _STOP:
+                    return True
+                item.set()  # type: ignore[attr-defined]
+                continue
+            events.append(item)  # type: ignore[arg-type]
+        if events:
+            self._deliver_list(events)
+        return False
+
+    def _deliver_list(self, events: list[Event]) -> None:
+        self._taken += len(events)
+        try:
+            self.callback(events)
+            self.delivered += len(events)
+        except Exception as exc:
+            self.errors += 1
+            if self.errors == 1:
+                _log.warning("event subscriber %r failed on a batch of %d events from %s: "
+                             "%r (further failures are counted in .errors)", self.name,
+                             len(events), events[0].kind, exc)
 
     def _deliver(self, event: Event) -> None:
         try:
@@ -155,21 +190,27 @@ class EventBus:
         self._lock = threading.Lock()
         self._kind_cache: dict[str, tuple[Subscription, ...]] = {}
 
-    def subscribe(self, callback: Callable[[Event], object],
+    def subscribe(self, callback: Callable[[Any], object],
                   kinds: Iterable[str] | str | None = None, *,
                   overflow: Overflow = "drop", maxsize: int = 100_000,
-                  name: str | None = None, batch_ms: float = 5.0) -> Subscription:
+                  name: str | None = None, batch_ms: float = 5.0,
+                  batched: bool = False) -> Subscription:
         """Call ``callback(event)`` on a dedicated thread for each matching event.
 
         ``kinds`` filters by exact kind or ``"prefix.*"``; ``None`` means all.
         Events arrive in order, in batches at most ``batch_ms`` apart.
+        ``batched=True`` calls ``callback(events)`` once per batch with the list of
+        events instead: one call (and, for a subscriber that locks, one lock) per
+        batch rather than per event, which is what a subscriber that keeps
+        everything (the store) wants under load.
         """
         if overflow not in ("drop", "block"):
             raise ValueError(f"overflow must be 'drop' or 'block', not {overflow!r}")
         if isinstance(kinds, str):
             kinds = (kinds,)
         sub = Subscription(self, callback, None if kinds is None else frozenset(kinds),
-                           overflow, maxsize, name or f"sub{next(self._names)}", batch_ms)
+                           overflow, maxsize, name or f"sub{next(self._names)}", batch_ms,
+                           batched)
         with self._lock:
             self._subs = (*self._subs, sub)
             self._kind_cache = {}

@@ -1,24 +1,20 @@
 """``dspex-lab local-model start|stop|status``: the local model server from a shell.
 
 ``add_subcommands(sub)`` adds the ``local-model`` command to the main CLI's
-subparsers; ``python -m dspex_lab.local_model._cli status`` runs the same code
-on its own. A server started here is detached: it keeps running after the
-command returns, until ``stop`` (any process using ``dx.LM("local/smollm2")``
-then uses it instead of starting its own).
+subparsers (``dspex_lab.cli``, which also reports errors). A server started
+here is detached: it keeps running after the command returns, until ``stop``
+(any process using ``dx.LM("local/smollm2")`` then uses it instead of starting
+its own).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
-from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from dspex_lab.errors import DspexError
-
-__all__ = ["add_subcommands", "main", "run_command"]
+__all__ = ["add_subcommands", "run_command"]
 
 
 def _positive(text: str) -> int:
@@ -89,21 +85,3 @@ def run_command(args: argparse.Namespace) -> int:
     if args.action == "status":
         return 0 if result.running else 3
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m dspex_lab.local_model._cli start|stop|status``."""
-    parser = argparse.ArgumentParser(prog="dspex-lab")
-    add_subcommands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
-    args = parser.parse_args(["local-model", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return int(args.func(args))
-    except DspexError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -83,8 +83,8 @@ class Store(_Reading):
             self._check_open()
             if self._subscription is None:
                 self._subscription = events.subscribe(
-                    self._writer.on_event, SUBSCRIBED_KINDS, overflow="block",
-                    maxsize=min(self._max_queue, 20_000), name="store")
+                    self._writer.on_events, SUBSCRIBED_KINDS, overflow="block",
+                    maxsize=min(self._max_queue, 20_000), name="store", batched=True)
 
     def detach(self) -> None:
         """Stop recording (events already received are still written)."""
