@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from dspex_lab.lm._cache import CachedResponse
     from dspex_lab.store import Store
 
-__all__ = ["active_store", "cache_clear", "install", "set_cache_enabled", "set_store", "sql"]
+__all__ = ["active_store", "cache_clear", "current_store", "install", "set_cache_enabled",
+           "set_store", "sql"]
 
 _log = logging.getLogger("dspex_lab.recording")
 
@@ -150,6 +151,13 @@ def set_cache_enabled(enabled: bool) -> None:
     with _lock:
         _cache_enabled = bool(enabled)
         _install_cache(_store)
+
+
+def current_store() -> Store | None:
+    """The store this process records into right now, if one is open; unlike
+    :func:`active_store` it never opens the default store (a dashboard that only wants
+    to know which file to read must not create one)."""
+    return _store
 
 
 def active_store() -> Store | None:

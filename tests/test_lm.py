@@ -303,3 +303,14 @@ def test_litellm_transport_for_other_providers(sim_url: str) -> None:
     failing = dx.LM("hosted_vllm/nonexistent", base_url=sim_url, price_in=1, price_out=1)
     with pytest.raises(LMError):
         failing(PROMPT)
+
+
+def test_secret_values_name_the_key_and_header_values_and_repr_hides_them(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    lm = dx.LM("openai/small", base_url="http://127.0.0.1:9/v1", api_key="sk-explicit-123456",
+               extra_headers={"X-Gateway-Token": "gw-secret-987654", "X-Trace": ""})
+    assert lm.secret_values() == ["sk-explicit-123456", "gw-secret-987654"]
+    assert "sk-explicit" not in repr(lm) and "gw-secret" not in repr(lm)
+    # a key found in the environment is sent too, so it is named as well
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env-424242")
+    assert dx.LM("openai/gpt-4o-mini").secret_values() == ["sk-from-env-424242"]

@@ -143,6 +143,18 @@ def test_statements_that_change_anything_are_refused(filled: Store, query: str) 
         filled.sql(query)
 
 
+def test_select_body_gives_selects_as_subqueries_and_refuses_the_rest() -> None:
+    from dspex_lab.store import select_body
+
+    assert select_body("select count(*) from executions;") == "select count(*) from executions"
+    assert select_body("from runs") == "from runs"
+    assert select_body("pragma show_tables") is None
+    assert select_body("explain select * from runs") is None
+    for query in REFUSED:
+        with pytest.raises(ReadOnlyQueryError):
+            select_body(query)
+
+
 def test_refusals_left_everything_in_place(filled: Store) -> None:
     for query in REFUSED:
         with pytest.raises(ReadOnlyQueryError):

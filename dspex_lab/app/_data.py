@@ -87,7 +87,7 @@ def default_store_path() -> Path:
     records into if it records, else ``$DSPEX_STORE``, else ``./dspex.duckdb``."""
     from dspex_lab import recording
 
-    current = recording._store  # never open a default store just to find its path
+    current = recording.current_store()  # never open a default store to find its path
     if current is not None:
         return current.path
     return resolve_path(None)
@@ -189,7 +189,7 @@ class StoreSource:
     def _reader(self) -> Any:
         from dspex_lab import recording
 
-        current = recording._store
+        current = recording.current_store()
         if current is not None and current.path == self.path:
             return current  # this process records into the file: read through the writer
         if not self.exists():
@@ -348,13 +348,11 @@ class StoreSource:
     def _capped(self, text: str, max_rows: int) -> tuple[pd.DataFrame, bool]:
         """At most ``max_rows`` rows; a SELECT is wrapped in ``LIMIT`` so a huge result
         is never materialized, anything else (PRAGMA, EXPLAIN) is cut afterwards."""
-        from dspex_lab.store._query import _statements, check_read_only
+        from dspex_lab.store import select_body
 
-        check_read_only(text)  # refused statements never reach the wrapping below
-        statement = _statements(text)[0]
+        inner = select_body(text)  # refused statements never reach the wrapping below
         frame: pd.DataFrame | None = None
-        if str(statement.type).rsplit(".", 1)[-1] == "SELECT":
-            inner = statement.query.strip().rstrip(";")
+        if inner is not None:
             try:
                 frame = self._sql(f"SELECT * FROM (\n{inner}\n) LIMIT {int(max_rows) + 1}")
             except StoreError:

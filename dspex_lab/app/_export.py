@@ -71,9 +71,9 @@ def _lm_secrets(objs: Iterable[Any]) -> list[str]:
             lms.append(getattr(getattr(module, "cfg", None), "lm", None))
     values: list[str] = []
     for lm in lms:
-        key = getattr(getattr(lm, "_key", None), "value", None)
-        headers = getattr(lm, "_extra_headers", None) or {}
-        values += [v for v in (key, *headers.values()) if isinstance(v, str)]
+        secret_values = getattr(lm, "secret_values", None)
+        if callable(secret_values):
+            values += secret_values()
     return values
 
 

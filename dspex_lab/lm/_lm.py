@@ -217,6 +217,16 @@ class LM:
         model = kwargs.pop("model", self.model)
         return LM(model, **kwargs)
 
+    def secret_values(self) -> list[str]:
+        """The API key and extra header values this LM sends with its requests.
+
+        For code that writes files other people read (exported apps and reports):
+        a key passed as ``api_key=`` lives in no environment variable, so a scrubber
+        that only knows the environment would miss it. Never log what this returns."""
+        values = [] if self._key is None else [self._key.value]
+        values += [v for v in self._extra_headers.values() if isinstance(v, str)]
+        return [v for v in values if v]
+
     def __repr__(self) -> str:
         extra = "".join(f", {k}={v!r}" for k, v in self.params.items())
         url = f", base_url={self.base_url!r}" if self._info is not None else ""

@@ -13,7 +13,14 @@ from __future__ import annotations
 from dspex_lab.store._cache import CachedEntry
 from dspex_lab.store._errors import ReadOnlyQueryError, StoreBusyError, StoreError, StoreWarning
 from dspex_lab.store._migrations import SCHEMA_VERSION
-from dspex_lab.store._query import DEFAULT_PATH, ENV_VAR, StoreReader, resolve_path
+from dspex_lab.store._query import (
+    DEFAULT_PATH,
+    ENV_VAR,
+    StoreReader,
+    check_read_only,
+    resolve_path,
+    select_body,
+)
 from dspex_lab.store._store import Store, open_store
 from dspex_lab.store.records import (
     STANDARD_OBJECTIVES,
@@ -39,6 +46,8 @@ __all__ = [
     "StoreReader",
     "StoreWarning",
     "TrialRecord",
+    "check_read_only",
     "open_store",
     "resolve_path",
+    "select_body",
 ]

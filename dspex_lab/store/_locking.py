@@ -168,6 +168,11 @@ class FileAccess:
         """Whether the file is attached read-write and kept between writes."""
         return self._held
 
+    def someone_waiting(self) -> bool:
+        """Whether another process (or another object of this one) is in line for the
+        file: a writer holding it should let go soon."""
+        return self._flocks.someone_waiting()
+
     def _instance(self) -> duckdb.DuckDBPyConnection:
         if self._db is None:
             import duckdb

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     import duckdb
     import pandas as pd
 
-__all__ = ["DEFAULT_PATH", "ENV_VAR", "StoreReader", "check_read_only", "resolve_path"]
+__all__ = ["DEFAULT_PATH", "ENV_VAR", "StoreReader", "check_read_only", "resolve_path",
+           "select_body"]
 
 ENV_VAR = "DSPEX_STORE"
 DEFAULT_PATH = "dspex.duckdb"
@@ -64,6 +65,17 @@ def _statements(query: str) -> list[Any]:
             return list(_parser.extract_statements(query))
         except duckdb.Error as exc:
             raise StoreError(f"the query does not parse: {exc}") from None
+
+
+def select_body(query: str) -> str | None:
+    """The text of ``query`` as a subquery if it is one read-only SELECT (so callers can
+    wrap it, e.g. in a ``LIMIT``), None for other read-only statements (PRAGMA,
+    EXPLAIN, ...); raises like :func:`check_read_only` for anything else."""
+    check_read_only(query)
+    statement = _statements(query)[0]
+    if str(statement.type).rsplit(".", 1)[-1] != "SELECT":
+        return None
+    return str(statement.query).strip().rstrip(";")
 
 
 def check_read_only(query: str) -> None:

@@ -696,7 +696,7 @@ class Writer:
     def _reader_waiting(self) -> bool:
         """Whether another process queues for the file (a reader, or a writer): then
         the transaction commits so the writer can let go (see ``_locking``)."""
-        return self._access._flocks.someone_waiting()
+        return self._access.someone_waiting()
 
     def _succeeded(self, group: list[_Batch], seconds: float) -> None:
         with self._cond:
