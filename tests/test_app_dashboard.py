@@ -302,9 +302,9 @@ def test_dashboard_pages_show_the_store(store: tuple[Path, dict[str, Any]]) -> N
     assert f"data-front='{len(seed['front'])}'" in page.summary.object
     assert "data-completed='10'" in page.summary.object
     assert page.pareto.pane is not None and page.hypervolume.pane is not None
-    rows = page.pareto.pane.object["datasets"]["trials"]
+    rows = page.pareto.pane.object["data"]["values"]
     assert sorted(r["number"] for r in rows if r["front"]) == seed["front"]
-    assert len(page.hypervolume.pane.object["datasets"]["hypervolume"]) == 10
+    assert len(page.hypervolume.pane.object["data"]["values"]) == 10
     assert set(page.importance.value["variable"]) == {"model", "module", "temperature"}
     assert len(page.trials.value) == 10
 

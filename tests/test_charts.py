@@ -49,8 +49,10 @@ def _wider_run(trials: int = 12, seed: int = 1) -> Run:
     return run.wait(60)
 
 
-def _rows(spec: dict[str, Any]) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = spec["datasets"]["trials"]
+def _rows(spec: dict[str, Any], name: str = "trials") -> list[dict[str, Any]]:
+    """The rows a standalone chart carries (inline, under the dataset name it reads)."""
+    assert spec["data"]["name"] == name, spec["data"].get("name")
+    rows: list[dict[str, Any]] = spec["data"]["values"]
     return rows
 
 
@@ -99,6 +101,26 @@ def test_the_trials_dataset_is_a_top_level_vega_dataset(store: Path) -> None:
         vega = vlc.vegalite_to_vega(chart.to_dict())
         data = {d["name"]: d for d in vega["data"]}
         assert name in data and "values" in data[name], list(data)
+
+
+def test_the_two_charts_combine_into_one_valid_figure(store: Path) -> None:
+    """``pareto_chart(run) | hypervolume_chart(run)`` (and ``&``, ``alt.hconcat``) is a
+    valid Vega-Lite spec whose datasets keep their names and rows."""
+    import altair as alt
+    import vl_convert as vlc
+
+    from dspex_lab.jupyter.charts import hypervolume_chart, pareto_chart
+
+    run = _tiny_run()
+    expected = {"trials": len(_rows(pareto_chart(run).to_dict())),
+                "hypervolume": len(_rows(hypervolume_chart(run).to_dict(), "hypervolume"))}
+    for combined in (pareto_chart(run) | hypervolume_chart(run),
+                     pareto_chart(run) & hypervolume_chart(run),
+                     alt.hconcat(pareto_chart(run), hypervolume_chart(run))):
+        spec = combined.to_dict()  # validates against the Vega-Lite schema
+        vega = vlc.vegalite_to_vega(spec)
+        data = {d["name"]: d for d in vega["data"]}
+        assert {name: len(data[name]["values"]) for name in expected} == expected
 
 
 def test_pruned_trials_are_optional_and_drawn_apart(store: Path) -> None:
@@ -195,7 +217,7 @@ def test_the_hypervolume_chart_follows_the_runs_history(store: Path) -> None:
     from dspex_lab.jupyter.charts import hypervolume_chart
 
     run = _wider_run(10)
-    rows = hypervolume_chart(run).to_dict()["datasets"]["hypervolume"]
+    rows = _rows(hypervolume_chart(run).to_dict(), "hypervolume")
     history = run.hypervolume_history()
     assert [r["trial"] for r in rows] == list(history["trial"])
     assert [r["hypervolume"] for r in rows] == pytest.approx(list(history["hypervolume"]))

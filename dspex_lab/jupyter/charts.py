@@ -32,7 +32,7 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import altair as alt
 
@@ -56,6 +56,8 @@ TRIALS = "trials"
 HYPERVOLUME = "hypervolume"
 PICK = "pick"
 """Names of the two datasets and of the point selection (the monitor relies on them)."""
+
+_C = TypeVar("_C", alt.Chart, alt.LayerChart)
 
 STATES = ("completed", "pruned", "failed")
 _SHAPES = ("circle", "triangle-up", "cross")
@@ -332,8 +334,21 @@ def pareto_chart(run_or_trials: Any, x: str = "cost", y: str = "accuracy",
     that have values, faded and in their own shapes."""
     data = _data(run_or_trials)
     layout = ParetoLayout(data, x, y, color, show_incomplete)
-    return pareto_layers(layout, log_x=log_x, width=width, height=height).properties(
-        datasets={TRIALS: layout.rows(data)})
+    chart = pareto_layers(layout, log_x=log_x, width=width, height=height)
+    return _carrying(chart, TRIALS, layout.rows(data))
+
+
+def _carrying(chart: _C, name: str, rows: list[dict[str, Any]]) -> _C:
+    """``chart`` with its rows inline under the dataset name its layers read.
+
+    Inline and named rather than in a top-level ``datasets`` entry: Vega still gets a
+    dataset called ``name`` (the dashboard and the browser tests read it by name), and
+    the chart stays a valid part of a bigger one (``pareto_chart(run) |
+    hypervolume_chart(run)``), where a ``datasets`` entry is only allowed at the top."""
+    chart.data = alt.InlineData(values=rows, name=name)
+    for layer in getattr(chart, "layer", None) or ():
+        layer.data = alt.Undefined  # every layer reads the chart's rows
+    return chart
 
 
 def hypervolume_rows(data: RunData) -> list[dict[str, Any]]:
@@ -368,8 +383,8 @@ def hypervolume_chart(run: Any, *, width: int = 300, height: int = 300) -> alt.C
     """How much of today's front the search had found after each completed trial (the
     hypervolume, all against today's reference point, as a share of today's)."""
     data = as_run_data(run)
-    return hypervolume_layers(width=width, height=height).properties(
-        datasets={HYPERVOLUME: hypervolume_rows(data)})
+    return _carrying(hypervolume_layers(width=width, height=height), HYPERVOLUME,
+                     hypervolume_rows(data))
 
 
 def figure(run: Any, x: str = "cost", y: str = "accuracy", color: str | None = None, *,
