@@ -1,6 +1,7 @@
 """The in-process event bus every part of dspex_lab reports to.
 
-Subscribe with ``dspex_lab.events.subscribe(callback, kinds=["lm.*"])``.
+Subscribe with ``dspex_lab.events.subscribe(callback, kinds=["lm.*"])`` (one
+event per call), or with ``batched=True`` for a list of events per call.
 Kinds emitted today: ``lm.started``, ``lm.completed``, ``lm.failed`` (one per
 attempt; the record says whether it will be retried), ``program.started``,
 ``program.completed``, ``program.failed``. Records are the dataclasses in
