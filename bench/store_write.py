@@ -24,6 +24,10 @@ Prints one JSON object (``method`` repeats this in short):
   transactions of the writer's burst size, until the last COMMIT;
 - ``python_only_rows_per_s``: the Python half alone: the writer's conversion
   of the same records into those Arrow batches, nothing written;
+- ``ratio_vs_duckdb_only`` / ``ratio_vs_python_only``: ``executions_per_s`` of
+  each run divided by that run's own half alone (median): how much of each
+  half's ceiling the whole writer reaches, steadier than the absolute rate on
+  a machine whose load moves;
 - ``logging_overhead``: ``1 - on/off`` where on/off are ``dx.evaluate``
   calls per second of a ``dx.Predict`` program against the simulator in a
   separate process (fixed 50 ms latency, 64 in flight) with a store attached
@@ -340,6 +344,13 @@ def main() -> None:
             "python_only_rows_per_s": round(_median(
                 [h["python_only_rows_per_s"] for h in halves])),
             "python_only_rows_per_s_runs": [h["python_only_rows_per_s"] for h in halves],
+            # the same run's own references (noise on a shared machine moves both)
+            "ratio_vs_duckdb_only": round(_median(
+                [w["rows_per_s"] / h["duckdb_only_rows_per_s"]
+                 for w, h in zip(writer, halves, strict=True)]), 3),
+            "ratio_vs_python_only": round(_median(
+                [w["rows_per_s"] / h["python_only_rows_per_s"]
+                 for w, h in zip(writer, halves, strict=True)]), 3),
             "writer_peak_rss_mb": max(r["peak_rss_mb"] for r in writer),
             "writer_peak_rss_mb_via_bus": max(r["peak_rss_mb"] for r in bus),
             "file_mb_per_100k_executions": writer[-1]["file_mb_per_100k"],
