@@ -70,10 +70,17 @@ WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "
 
 
 def _records(n: int, seed: int = 0) -> list[tuple[str, Any]]:
-    """n records, alternating an LM attempt and the program call around it."""
+    """n records, alternating an LM attempt and the program call around it.
+
+    Like the real ones: a program call's config is a fresh dict per call holding the
+    predictor's own configuration, which the predictor computes once and shares with
+    every call (``Predictor.own_config``); everything else is fresh per record."""
     rng = random.Random(seed)
     out: list[tuple[str, Any]] = []
     now = time.time()
+    predictor_config = {"module": "predict", "model": "openai/small", "adapter": "chat",
+                        "temperature": 0.7, "max_tokens": 256, "demos": [],
+                        "instructions": None}
     for i in range(n // 2):
         trace = f"{rng.getrandbits(64):016x}"
         program_id = f"{rng.getrandbits(64):016x}"
@@ -96,9 +103,7 @@ def _records(n: int, seed: int = 0) -> list[tuple[str, Any]]:
             will_retry=failed, tags=tags)
         program = ProgramCallRecord(
             program_id, trace, None, "Predict", "predict", {"question": question},
-            {"predict": {"module": "predict", "model": "openai/small", "adapter": "chat",
-                         "temperature": 0.7, "max_tokens": 256, "demos": [],
-                         "instructions": None}},
+            {"predict": predictor_config},
             now + i * 1e-3, ended_at=now + i * 1e-3 + 0.06, outputs={"answer": answer},
             cost=2.1e-5, latency_s=0.05, lm_calls=1, adapter_used="chat", tags=tags)
         out.append(("lm.failed" if failed else "lm.completed", lm))

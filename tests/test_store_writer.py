@@ -540,3 +540,28 @@ def test_a_batch_of_bus_events_larger_than_the_queue_is_all_written(tmp_path: Pa
     assert store.sql("select state from trials where trial_id = 't-1'")["state"][0] == \
         "completed"
     store.close()
+
+
+def test_program_configs_shared_by_calls_are_written_right_for_every_row(
+        store: Store) -> None:
+    # predictors cache their configuration, so calls of one configured program carry
+    # the same inner dicts (serialized once per batch); each row must still get its own
+    # configuration's JSON and model, secret-named keys dropped
+    first = {"module": "cot", "model": "sim/small", "demos": [{"q": "1+1", "a": "2"}]}
+    second = {"module": "predict", "model": "sim/tiny", "api_key": "sk-inner-secret-1234"}
+    configs = [{"a": first}, {"a": second}, {"a": first, "b": second}, {"a": first},
+               {"b": first}, {"a": dict(first)}, {"a": second}]
+    for i, config in enumerate(configs):
+        events.emit("program.completed", program_record(i, call_id=f"p-{i}", config=config))
+    store.flush()
+    df = store.sql("select id, params, model from executions order by id").set_index("id")
+    clean = {"module": "predict", "model": "sim/tiny"}
+    expected = [{"a": first}, {"a": clean}, {"a": first, "b": clean}, {"a": first},
+                {"b": first}, {"a": first}, {"a": clean}]
+    models = ["sim/small", "sim/tiny", None, "sim/small", "sim/small", "sim/small",
+              "sim/tiny"]
+    for i, (want, model) in enumerate(zip(expected, models, strict=True)):
+        assert json.loads(df.loc[f"p-{i}", "params"]) == want, i
+        got = df.loc[f"p-{i}", "model"]
+        assert (got if isinstance(got, str) else None) == model, i
+    assert "sk-inner-secret" not in "".join(df["params"])

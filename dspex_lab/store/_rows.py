@@ -578,6 +578,45 @@ def _single_model(config: Any) -> str | None:
     return str(models.pop()) if len(models) == 1 else None
 
 
+def _config_key(config: Any) -> tuple[tuple[Any, ...], tuple[int, ...]] | None:
+    """What makes two program configs the same within one batch: the same paths
+    holding the same objects. Predictors cache their own configuration
+    (``own_config``), so every call of one configured program carries the same
+    inner dicts in a fresh outer one. Object ids are unique within a batch: the
+    batch keeps every record, and so every config, alive while it is converted;
+    records must not change after they are emitted (the bus contract)."""
+    if type(config) is not dict:
+        return None
+    return tuple(config), tuple(map(id, config.values()))
+
+
+def _config_columns(configs: Sequence[Any]) -> tuple[pa.Array, pa.Array]:
+    """Program rows' ``params`` (the configuration as JSON, secret-named keys dropped)
+    and ``model``, each distinct configuration of the batch serialized once.
+
+    A configuration holds the predictors' demos and instructions, often kilobytes:
+    serialized per call it was the largest part of converting a program row."""
+    _between_columns()
+    memo: dict[Any, tuple[bytes, str | None]] = {}
+    texts: list[bytes] = []
+    models: list[str | None] = []
+    text, model = texts.append, models.append
+    for config in configs:
+        key = _config_key(config)
+        hit = None if key is None else memo.get(key)
+        if hit is None:
+            hit = (_scrubbed_json(config), _single_model(config))
+            if key is not None:
+                memo[key] = hit
+        text(hit[0])
+        model(hit[1])
+    buf = bytearray()
+    ends = list(map(len, map(buf.__iadd__, texts)))
+    if _needs_value_scrub(buf):
+        buf, ends = _scrub_rows(buf, ends)
+    return _as_json(_text_array(buf, ends)), _str_array(models)
+
+
 def program_table(records: Sequence[Any]) -> pa.Table:
     """``ProgramCallRecord`` objects as the Arrow input of :data:`PROGRAM_SELECT`."""
     c = _columns(records, _PROGRAM_FIELDS)
@@ -587,6 +626,7 @@ def program_table(records: Sequence[Any]) -> pa.Table:
         outputs = [o if o is not None or r is None else {"raw_text": r}
                    for o, r in zip(outputs, raw, strict=True)]
     tags = _tags(c["tags"])
+    params, models = _config_columns(c["config"])
     return _table({
         "call_id": _str_array(c["call_id"]),
         "trace_id": _str_array(c["trace_id"]),
@@ -594,10 +634,10 @@ def program_table(records: Sequence[Any]) -> pa.Table:
         "module": _str_array(c["module"]),
         "module_kind": _str_array(c["kind"]),
         "adapter": _str_array(_optional(records, "adapter_used")),
-        "model": _str_array(list(map(_single_model, c["config"]))),
+        "model": models,
         "inputs": _json_array(c["inputs"], drop_secret_keys=False),
         "outputs": _json_array(outputs, drop_secret_keys=False),
-        "params": _json_array(c["config"], drop_secret_keys=True),
+        "params": params,
         "prompt_tokens": _int(_optional(records, "prompt_tokens")),
         "completion_tokens": _int(_optional(records, "completion_tokens")),
         "cost": _float(c["cost"]),
