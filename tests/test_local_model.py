@@ -78,7 +78,7 @@ def _cli(state: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[s
                           env=_env(state, **extra))
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     """A live, non-zombie process."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -87,13 +87,13 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
-def _wait_gone(pid: int, timeout: float) -> bool:
+def wait_gone(pid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _alive(pid):
+        if not alive(pid):
             return True
         time.sleep(0.1)
-    return not _alive(pid)
+    return not alive(pid)
 
 
 def _get(url: str) -> tuple[int, bytes]:
@@ -227,7 +227,7 @@ def test_cli_start_status_stop_round_trip(state_dir: Path) -> None:
     assert st["port"] == port and st["host"] == "127.0.0.1" and st["threads"] == 2
     assert st["ctx"] == 1024 and st["owner_pid"] is None  # detached: runs until stopped
     assert st["model_path"].endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
-    assert Path(st["model_path"]).is_file() and _alive(pid)
+    assert Path(st["model_path"]).is_file() and alive(pid)
     text = _cli(state_dir, "status").stdout
     for expected in (f"pid {pid}", f"port {port}", st["model_path"], "up ", st["log_path"]):
         assert expected in text, text
@@ -248,7 +248,7 @@ def test_cli_start_status_stop_round_trip(state_dir: Path) -> None:
     stopped = _cli(state_dir, "stop")
     assert stopped.returncode == 0, stopped.stderr
     assert f"stopped pid {pid}" in stopped.stdout
-    assert _wait_gone(pid, 5)
+    assert wait_gone(pid, 5)
     assert not (state_dir / "smollm2.json").exists()
     assert SECRET not in Path(st["log_path"]).read_text(errors="replace")
     after = _cli(state_dir, "status")
@@ -301,7 +301,7 @@ def test_a_stopped_server_is_restarted_by_the_next_request(state_dir: Path) -> N
     first = local_model.status().state
     assert first is not None
     local_model.stop()  # e.g. `dspex-lab local-model stop` from a terminal
-    assert not _alive(first.pid)
+    assert not alive(first.pid)
     reply = lm("Say hi.", cache=False)
     assert reply.text and reply.attempts == 2  # the first attempt met a closed port
     second = local_model.status().state
@@ -353,10 +353,10 @@ def test_an_owned_server_stops_when_its_process_ends(how: str, state_dir: Path) 
     assert line.strip().isdigit(), proc.stderr.read() if proc.stderr else ""
     server = int(line)
     if how == "kill":
-        assert _alive(server)
+        assert alive(server)
         os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=60)
-    assert _wait_gone(server, 15), f"server {server} outlived its owner ({how})"
+    assert wait_gone(server, 15), f"server {server} outlived its owner ({how})"
     if how == "exit":
         assert not (state_dir / "smollm2.json").exists()
     # a stale file, if the owner was killed, is cleaned by the next look
@@ -373,4 +373,4 @@ def test_a_server_started_from_the_cli_outlives_the_processes_using_it(state_dir
     assert user.returncode == 0, user.stderr
     assert int(user.stdout.split()[0]) == pid  # it used the running server
     time.sleep(1.0)
-    assert _alive(pid) and local_model.status().running
+    assert alive(pid) and local_model.status().running

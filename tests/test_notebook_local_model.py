@@ -16,13 +16,12 @@ helping.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from conftest_browser import ANSI, NOTEBOOKS, execute_notebook, jupyter_env
-from test_local_model import require_local_model
+from test_local_model import require_local_model, wait_gone
 
 from dspex_lab.local_model import STATE_DIR_ENV
 
@@ -49,14 +48,6 @@ def _read() -> NotebookNode:
     import nbformat
 
     return nbformat.read(NOTEBOOKS / NAME, as_version=4)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
 def _errors(nb: NotebookNode) -> list[str]:
@@ -115,9 +106,6 @@ def test_notebook_runs_and_the_optimization_lifts_accuracy(tmp_path: Path,
     assert any("image/png" in o.get("data", {}) for o in nb.cells[n_cells - 1].outputs)
     # the kernel started the server, so it owned it; shutting the kernel down stopped it
     assert probe["server_owner"] is not None
-    deadline = time.monotonic() + 15
-    while _alive(probe["server_pid"]) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not _alive(probe["server_pid"]), "the kernel's server outlived the kernel"
+    assert wait_gone(probe["server_pid"], 15), "the kernel's server outlived the kernel"
     assert list(workdir.glob("*.duckdb")), "the notebook recorded no store next to itself"
     assert elapsed < NOTEBOOK_LIMIT_S, f"{NAME} took {elapsed:.1f} s"
