@@ -118,60 +118,48 @@ class Subscription:
                     batch.append(get_nowait())
                 except queue.Empty:
                     break
-            if self.batched:
-                if self._deliver_lists(batch):
-                    return
-            else:
-                for item in batch:
-                    if item is _STOP:
-                        return
-                    if isinstance(item, threading.Event):
-                        item.set()
-                        continue
-                    self._taken += 1
-                    self._deliver(item)  # type: ignore[arg-type]
+            if self._deliver_batch(batch):
+                return
             if self._batch_s:
                 time.sleep(self._batch_s)
 
-    def _deliver_lists(self, items: list[object]) -> bool:
-        """Batched delivery: the events between markers as one list each (a flush marker
-        is set only after everything queued before it was delivered); True on stop."""
+    def _deliver_batch(self, items: list[object]) -> bool:
+        """Deliver the events of one drained batch in order (one callback per event, or
+        one per run of events between markers when ``batched``); a flush marker is set
+        only after everything queued before it was delivered. True on stop."""
         events: list[Event] = []
         for item in items:
             if item is _STOP or isinstance(item, threading.Event):
-                if events:
-                    self._deliver_list(events)
-                    events = []
+                self._deliver(events)
+                events = []
                 if item is _STOP:
                     return True
                 item.set()  # type: ignore[attr-defined]
                 continue
             events.append(item)  # type: ignore[arg-type]
-        if events:
-            self._deliver_list(events)
+        self._deliver(events)
         return False
 
-    def _deliver_list(self, events: list[Event]) -> None:
-        self._taken += len(events)
-        try:
-            self.callback(events)
-            self.delivered += len(events)
-        except Exception as exc:
-            self.errors += 1
-            if self.errors == 1:
-                _log.warning("event subscriber %r failed on a batch of %d events from %s: "
-                             "%r (further failures are counted in .errors)", self.name,
-                             len(events), events[0].kind, exc)
+    def _deliver(self, events: list[Event]) -> None:
+        if not events:
+            return
+        if self.batched:
+            self._call(events, len(events), events[0].kind)
+        else:
+            for event in events:
+                self._call(event, 1, event.kind)
 
-    def _deliver(self, event: Event) -> None:
+    def _call(self, arg: object, n: int, kind: str) -> None:
+        """``callback(arg)`` for ``n`` events (the first of kind ``kind``)."""
+        self._taken += n
         try:
-            self.callback(event)
-            self.delivered += 1
+            self.callback(arg)
+            self.delivered += n
         except Exception as exc:  # a subscriber's bug must not break anything else
             self.errors += 1
             if self.errors == 1:
                 _log.warning("event subscriber %r failed on %s: %r (further failures "
-                             "are counted in .errors)", self.name, event.kind, exc)
+                             "are counted in .errors)", self.name, kind, exc)
 
 
 def _prefix_match(kinds: frozenset[str], kind: str) -> bool:

@@ -17,7 +17,6 @@ from dspex_lab.store._query import (
     DEFAULT_PATH,
     ENV_VAR,
     StoreReader,
-    check_read_only,
     resolve_path,
     select_body,
 )
@@ -46,7 +45,6 @@ __all__ = [
     "StoreReader",
     "StoreWarning",
     "TrialRecord",
-    "check_read_only",
     "open_store",
     "resolve_path",
     "select_body",

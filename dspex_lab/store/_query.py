@@ -71,8 +71,7 @@ def select_body(query: str) -> str | None:
     """The text of ``query`` as a subquery if it is one read-only SELECT (so callers can
     wrap it, e.g. in a ``LIMIT``), None for other read-only statements (PRAGMA,
     EXPLAIN, ...); raises like :func:`check_read_only` for anything else."""
-    check_read_only(query)
-    statement = _statements(query)[0]
+    statement = _read_only_statement(query)
     if str(statement.type).rsplit(".", 1)[-1] != "SELECT":
         return None
     return str(statement.query).strip().rstrip(";")
@@ -80,6 +79,12 @@ def select_body(query: str) -> str | None:
 
 def check_read_only(query: str) -> None:
     """Raise :class:`ReadOnlyQueryError` unless ``query`` is one statement that only reads."""
+    _read_only_statement(query)
+
+
+def _read_only_statement(query: str) -> Any:
+    """The one parsed statement of ``query`` if it only reads (see
+    :func:`check_read_only`), parsed once for the check and for the caller."""
     if not isinstance(query, str):
         raise TypeError(f"the query must be a string, not {type(query).__name__}")
     statements = _statements(query)
@@ -93,16 +98,16 @@ def check_read_only(query: str) -> None:
     kind = str(statement.type).rsplit(".", 1)[-1]
     text = statement.query
     if kind == "SELECT":
-        return
+        return statement
     if kind == "EXPLAIN":
         inner = _EXPLAIN.sub("", text, count=1)
         if inner != text:
             check_read_only(inner)
-            return
+            return statement
     if kind == "PRAGMA":
         match = _PRAGMA.match(text)
         if match and match.group(1).lower() in _READ_PRAGMAS:
-            return
+            return statement
     raise ReadOnlyQueryError(
         f"dx.sql is read-only: {kind} statements are refused (only SELECT, EXPLAIN and "
         f"read-only PRAGMAs run). The store is written by dspex_lab's recorder; to "

@@ -220,13 +220,10 @@ class Writer:
                 if items is None:
                     others.append(event)
                     continue
-                # what add() does, without taking the lock again for every event
                 if self._pending >= self._max_queue:
                     self._wait_for_room()
                 items.append(event.record)
-                self._pending += 1
-                if self._oldest is None or self._pending == self._flush_rows:
-                    self._wake()
+                self._added_one()
         for event in others:
             self._add_other(event.kind, event.record)
 
