@@ -603,9 +603,10 @@ def _config_columns(configs: Sequence[Any]) -> tuple[pa.Array, pa.Array]:
     serialized per call it was the largest part of converting a program row."""
     _between_columns()
     memo: dict[Any, tuple[bytes, str | None]] = {}
-    texts: list[bytes] = []
+    buf = bytearray()
+    ends: list[int] = []
     models: list[str | None] = []
-    text, model = texts.append, models.append
+    end, model = ends.append, models.append
     for config in configs:
         key = _config_key(config)
         hit = None if key is None else memo.get(key)
@@ -613,10 +614,9 @@ def _config_columns(configs: Sequence[Any]) -> tuple[pa.Array, pa.Array]:
             hit = (_scrubbed_json(config), _single_model(config))
             if key is not None:
                 memo[key] = hit
-        text(hit[0])
+        buf += hit[0]
+        end(len(buf))
         model(hit[1])
-    buf = bytearray()
-    ends = list(map(len, map(buf.__iadd__, texts)))
     return _json_column(buf, ends), _str_array(models)
 
 

@@ -2,7 +2,7 @@
 
 Three threads, and nothing on the emitting side touches the disk:
 
-- the bus subscriber thread (``on_event``) only appends each record to a list;
+- the bus subscriber thread (``on_events``) only appends each record to a list;
 - the *converter* thread takes the buffer every ``flush_rows`` rows or
   ``flush_ms`` after the oldest pending row (or when ``flush()`` asks), at most
   ``_CHUNK_ROWS`` records at a time, and builds one Arrow table per kind of
@@ -29,7 +29,7 @@ loses what it did before. Letting go early when a reader waits keeps
 cross-process reads as prompt as with small transactions.
 
 Backpressure: at most ``max_queue`` records wait in the buffer and one
-converted chunk waits for the committer; beyond that ``on_event`` blocks, the
+converted chunk waits for the committer; beyond that ``on_events`` blocks, the
 bus queue fills and ``emit`` blocks. Records of the open transaction stay
 referenced until it commits (their Arrow tables are dropped once inserted and
 rebuilt only for a retry), so memory stays bounded; nothing is dropped.
@@ -202,10 +202,6 @@ class Writer:
         self.write_s = 0.0    # total time spent in successful writes
 
     # -- producers ---------------------------------------------------------------------------
-    def on_event(self, event: Event) -> None:
-        """Bus callback, one event at a time (see :meth:`add`)."""
-        self.add(event.kind, event.record)
-
     def on_events(self, events: list[Event]) -> None:
         """Bus callback for a batch of events (``subscribe(..., batched=True)``): the
         LM attempts and program calls among them are kept under one lock acquisition
