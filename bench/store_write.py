@@ -35,8 +35,12 @@ Prints one JSON object (``method`` repeats this in short):
 - ``load_avg_1m``: the machine's 1-minute load average before and after (the
   figures above move with it: other jobs share the cores).
 
+``converter`` says which converter the writer used: ``compiled`` (the C
+extension ``pip install`` builds, the default) or ``python`` (``--converter
+python``: the fallback of an install without a C compiler).
+
 Usage: ``python bench/store_write.py [--rows 200000] [--repeat 3] [--eval-n 3000]
-[--rounds 5]``.
+[--rounds 5] [--converter compiled|python]``.
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ import dspex_lab as dx
 from dspex_lab import events, sim
 from dspex_lab.lm._types import LMCallRecord
 from dspex_lab.programs.records import ProgramCallRecord
-from dspex_lab.store import Store, _writer
+from dspex_lab.store import Store, _rows, _writer
 from dspex_lab.store._locking import FileAccess
 from dspex_lab.store._writer import Writer
 
@@ -323,7 +327,14 @@ def main() -> None:
     parser.add_argument("--flush-ms", type=int, default=None,
                         help="the store's flush interval for logging_overhead (default: "
                              "Store's default)")
+    parser.add_argument("--converter", choices=("compiled", "python"), default="compiled",
+                        help="the writer's converter: the compiled one (built by pip "
+                             "install; the default) or the pure-Python fallback")
     args = parser.parse_args()
+    if args.converter == "compiled" and not _rows.compiled_available():
+        parser.error("the compiled converter is not built (reinstall with `pip install -e .`, "
+                     "which needs a C compiler), or pass --converter python")
+    _rows.use_compiled(args.converter == "compiled")
     load_before = _load()
     records = _records(args.rows)
     runs: dict[str, list[Any]] = {"writer": [], "bus": [], "halves": []}
@@ -338,6 +349,7 @@ def main() -> None:
         halves = runs["halves"]
         figures: dict[str, Any] = {
             "rows": args.rows,
+            "converter": _rows.converter(),
             "executions_per_s": round(_median([r["rows_per_s"] for r in writer])),
             "executions_per_s_runs": [r["rows_per_s"] for r in writer],
             "cpu_us_per_execution": _median([r["cpu_us_per_row"] for r in writer]),

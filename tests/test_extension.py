@@ -168,10 +168,11 @@ def test_jupyterlab_lists_the_extension_enabled() -> None:
     assert "enabled" in line and "OK" in line and "(python, dspex-lab)" in line, line
 
 
-def _wheel(source: Path, out: Path) -> subprocess.CompletedProcess[str]:
+def _wheel(source: Path, out: Path, env: dict[str, str] | None = None
+           ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "-q", "-w", str(out)],
-        capture_output=True, text=True, timeout=600)
+        capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})})
 
 
 @pytest.mark.slow
@@ -191,6 +192,9 @@ def test_pip_wheel_carries_the_labextension(tmp_path: Path) -> None:
     # shipped once: not also inside the Python package
     assert not [n for n in names if n.startswith("dspex_lab/labextension")]
     assert "dspex_lab/__init__.py" in names
+    # the store's compiled converter (hatch_build.py), hence a platform wheel
+    assert [n for n in names if re.fullmatch(r"dspex_lab/store/_fastrows\..+\.so", n)], names
+    assert not wheel.name.endswith("-none-any.whl"), wheel.name
     print(f"wheel {wheel.name}: {wheel.stat().st_size} bytes; labextension "
           f"{sum(map(len, shipped.values()))} bytes in {len(shipped) + 1} files")
 
@@ -210,3 +214,16 @@ def test_pip_wheel_without_the_build_fails_naming_the_fix(tmp_path: Path) -> Non
     result = _wheel(src, tmp_path / "out")
     assert result.returncode != 0
     assert "scripts/build_extension.sh" in result.stdout + result.stderr, result.stderr[-3000:]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_pip_wheel_without_the_compiler_is_pure_python(tmp_path: Path) -> None:
+    """DSPEX_NO_COMPILE (what a machine without a C compiler gets): the build says so
+    and the wheel works everywhere, with the store's Python converter."""
+    result = _wheel(ROOT, tmp_path, env={"DSPEX_NO_COMPILE": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    (wheel,) = tmp_path.glob("dspex_lab-*.whl")
+    assert wheel.name.endswith("-py3-none-any.whl"), wheel.name
+    with zipfile.ZipFile(wheel) as zf:
+        assert not [n for n in zf.namelist() if "_fastrows" in n and n.endswith(".so")]

@@ -28,6 +28,7 @@ from dspex_lab.store import (
     StoreReader,
     StoreWarning,
     TrialRecord,
+    _rows,
     _writer,
 )
 
@@ -319,6 +320,8 @@ def test_stats_shape(store: Store) -> None:
     assert stats["rows_written"]["executions"] == 1
     assert stats["flushes"] >= 1 and stats["failed_flushes"] == 0
     assert stats["flush_interval_s"] == pytest.approx(1.0)
+    # the compiled converter wherever pip install could build it (tests/test_store_compiled)
+    assert stats["converter"] == ("compiled" if _rows.compiled_available() else "python")
 
 
 def test_a_burst_is_written_in_one_transaction_of_many_chunks(
@@ -488,13 +491,21 @@ def test_the_converter_pauses_between_columns_only_while_duckdb_works(
     from dspex_lab.store import _rows
 
     calls: list[int] = []
+    compiled = _rows.use_compiled(False)  # the Python converter: between columns
     _rows.set_pause(lambda: calls.append(1))
     try:
         _rows.lm_table([lm_record(1), lm_record(2)])
         _rows.program_table([program_record(1)])
+        assert len(calls) >= 40  # every attribute column and every built column
+        if compiled:  # the compiled one: every _COMPILED_PAUSE_ROWS rows of a column pass
+            _rows.use_compiled(True)
+            calls.clear()
+            many = [lm_record(i) for i in range(10 * _rows._COMPILED_PAUSE_ROWS + 1)]
+            _rows.lm_table(many)
+            assert len(calls) >= 10
     finally:
         _rows.set_pause(None)
-    assert len(calls) >= 40  # every attribute column and every built column
+        _rows.use_compiled(compiled)
     seen = len(calls)
     _rows.lm_table([lm_record(3)])  # no hook: nothing called
     assert len(calls) == seen

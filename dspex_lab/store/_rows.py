@@ -30,12 +30,16 @@ Secrets: nothing here reads the environment for data; the writer learns the
 from __future__ import annotations
 
 import functools
+import hashlib
 import operator
 import os
 import re
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from itertools import repeat
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -47,6 +51,8 @@ __all__ = [
     "LM_SELECT",
     "PARSE_FALLBACK_SELECT",
     "PROGRAM_SELECT",
+    "compiled_available",
+    "converter",
     "is_secret_key",
     "lm_table",
     "parse_fallback_table",
@@ -56,6 +62,7 @@ __all__ = [
     "scrub_text",
     "to_json",
     "upsert_row",
+    "use_compiled",
 ]
 
 REDACTED = "***"
@@ -126,7 +133,7 @@ def scrub_text(text: str) -> str:
     for s in _secrets_str:
         if s in text:
             text = text.replace(s, REDACTED)
-    if "earer" in text or "EARER" in text:
+    if "bearer" in text.lower():  # "Bearer", "BEARER", "bEaReR": the pattern ignores case
         text = _BEARER.sub(r"\1" + REDACTED, text)
     return text
 
@@ -135,14 +142,18 @@ def _scrub_bytes(data: bytes) -> bytes:
     for s in _secrets_bytes:
         if s in data:
             data = data.replace(s, _REDACTED_B)
-    if b"earer" in data or b"EARER" in data:
+    if b"bearer" in data.lower():
         data = _BEARER_B.sub(rb"\1" + _REDACTED_B, data)
     return data
 
 
 def _needs_value_scrub(joined: bytes | bytearray) -> bool:
-    return (any(s in joined for s in _secrets_bytes)
-            or b"earer" in joined or b"EARER" in joined)
+    """Whether a column's text (one buffer) may hold a secret value or a bearer token:
+    then its rows are scrubbed one by one. The compiled search is one pass over the
+    buffer (~0.2 ns per byte) instead of one per pattern."""
+    if _use_compiled:
+        return bool(_compiled_module.may_hold_secret(joined, _secrets_bytes))
+    return any(s in joined for s in _secrets_bytes) or b"bearer" in joined.lower()
 
 
 # -- JSON -----------------------------------------------------------------------------------
@@ -190,7 +201,10 @@ def _has_key_hint(text: bytes) -> bool:
 
 def _scrubbed_json(obj: Any) -> bytes:
     """JSON of ``obj`` without secret-named keys (values are blanked per column)."""
-    data = _dumps(obj)
+    try:
+        data = _dumps(obj)
+    except TypeError:  # perhaps only under a key that is dropped anyway
+        return _dumps(scrub(obj))
     return _dumps(scrub(obj)) if _has_key_hint(data) else data
 
 
@@ -361,7 +375,7 @@ def _str_array(values: Sequence[Any], *, scrub_values: bool = False) -> pa.Array
             joined = "\x00".join(filter(None, values))
         except TypeError:
             joined = "\x00".join(v for v in values if isinstance(v, str))
-        if any(s in joined for s in _secrets_str) or "earer" in joined or "EARER" in joined:
+        if any(s in joined for s in _secrets_str) or "bearer" in joined.lower():
             values = [scrub_text(v) if isinstance(v, str) else v for v in values]
     try:
         return pa.array(values, pa.string())
@@ -455,84 +469,221 @@ def _table(columns: dict[str, pa.Array]) -> pa.Table:
     return pa.Table.from_arrays(list(columns.values()), names=list(columns))
 
 
-def _columns(records: Sequence[Any], fields: tuple[str, ...]) -> dict[str, Sequence[Any]]:
-    # one list per field: no per-row tuple, so no garbage-collector churn on big batches
-    columns: dict[str, Sequence[Any]] = {}
-    for name in fields:
-        _between_columns()
-        columns[name] = list(map(operator.attrgetter(name), records))
-    return columns
-
-
 def _tags(values: Sequence[Any]) -> list[Any]:
     """Tags as written: an empty mapping is NULL."""
     return [t or None for t in values]
 
 
-def _tag_columns(tags: Sequence[Any]) -> dict[str, pa.Array]:
-    """``run_id`` and ``trial_id`` from each row's tags, as text with secret values
+def _tag_column(tags: Sequence[Any], name: str) -> pa.Array:
+    """``run_id`` or ``trial_id`` from each row's tags, as text with secret values
     blanked like the tags themselves.
 
-    Read here (C-level ``dict.get`` passes) rather than with ``json_extract_string`` in
-    the INSERT: DuckDB's side is the writer's bottleneck, and parsing every row's tags
-    there cost more than this does here.
+    Read here rather than with ``json_extract_string`` in the INSERT: DuckDB's side
+    is the writer's bottleneck, and parsing every row's tags there cost more than
+    this does here.
     """
-    out = {}
-    for name in ("run_id", "trial_id"):
-        try:  # the common case: every record's tags are a dict
-            values: list[Any] = list(map(dict.get, tags, repeat(name)))
-        except TypeError:
-            values = [t.get(name) if isinstance(t, Mapping) else None for t in tags]
-        if not set(map(type, values)) <= _TEXT_TYPES:  # what json_extract_string gave
-            values = [v if v is None or isinstance(v, str) else _dumps(v).decode()
-                      for v in values]
-        out[name] = _str_array(values, scrub_values=True)
-    return out
+    try:  # the common case: every record's tags are a dict
+        values: list[Any] = list(map(dict.get, tags, repeat(name)))
+    except TypeError:
+        values = [t.get(name) if isinstance(t, Mapping) else None for t in tags]
+    if not set(map(type, values)) <= _TEXT_TYPES:  # what json_extract_string gave
+        values = [v if v is None or isinstance(v, str) else _dumps(v).decode()
+                  for v in values]
+    return _str_array(values, scrub_values=True)
 
 
 _TEXT_TYPES = frozenset({str, type(None)})
 
+# -- column specs: one description, two converters ----------------------------------------
+#
+# Each Arrow column of a batch is described once (_Col). The compiled converter
+# (_fastrows.c) builds every column it can in one pass over the records; a column it
+# gives up on (a value it does not handle exactly like the Python code below: a str
+# subclass, a set, a non-str dict key, a 65-bit int, ...) and every column when it is
+# not compiled are built by the Python builders. Both give the same rows
+# (tests/test_store_compiled.py compares them).
+
+K_STR, K_JSON, K_JSON_SECRET, K_JSON_TAGS, K_TAG, K_INT, K_FLOAT, K_BOOL, K_TS = range(9)
+_TEXT_KINDS = (K_STR, K_TAG)
+_JSON_KINDS = (K_JSON, K_JSON_SECRET, K_JSON_TAGS)
+
+
+@dataclass(frozen=True, slots=True)
+class _Col:
+    """One Arrow column: its name, the record attribute it comes from, and how."""
+
+    name: str
+    field: str
+    kind: int
+    scrub: bool = False    # K_STR: blank secret values (every other text kind always is)
+    optional: bool = False  # a record without the attribute reads as None
+    tag: str = ""          # K_TAG: the key read from the attribute's dict
+
+    @property
+    def compiled_spec(self) -> tuple[str, int, bool, str]:
+        return self.field, self.kind, self.optional, self.tag
+
+
+def _python_column(col: _Col, values: Sequence[Any]) -> pa.Array:
+    kind = col.kind
+    if kind == K_STR:
+        return _str_array(values, scrub_values=col.scrub)
+    if kind in _JSON_KINDS:
+        if kind == K_JSON_TAGS:
+            values = _tags(values)
+        return _json_array(values, drop_secret_keys=kind != K_JSON)
+    if kind == K_TAG:
+        return _tag_column(values, col.tag)
+    if kind == K_INT:
+        return _int(values)
+    if kind == K_FLOAT:
+        return _float(values)
+    if kind == K_BOOL:
+        return _bool(values)
+    return _ts_array(values)
+
+
+def _field(records: Sequence[Any], name: str, optional: bool) -> list[Any]:
+    if not optional:  # one C-level pass; no per-row tuple, so no garbage-collector churn
+        return list(map(operator.attrgetter(name), records))
+    try:  # the record classes have every field
+        return list(map(operator.attrgetter(name), records))
+    except AttributeError:
+        return [getattr(r, name, None) for r in records]
+
+
+def _load_compiled() -> Any:
+    """The compiled converter, or None: not built (no C compiler when installed), or
+    built from another version of ``_fastrows.c`` than the one next to it (a checkout
+    changed since ``pip install -e .``: running it would be running old code)."""
+    try:
+        from dspex_lab.store import _fastrows
+    except ImportError:
+        return None
+    source = Path(__file__).with_name("_fastrows.c")
+    if _fastrows.SOURCE_SHA and source.is_file():
+        current = hashlib.sha256(source.read_bytes()).hexdigest()
+        if current != _fastrows.SOURCE_SHA:
+            warnings.warn(f"{_fastrows.__file__} was built from another version of "
+                          f"{source}: the store converts records in Python (slower) until "
+                          f"it is rebuilt with `pip install -e .`", RuntimeWarning,
+                          stacklevel=2)
+            return None
+    return _fastrows
+
+
+_compiled_module = _load_compiled()
+_use_compiled = _compiled_module is not None
+
+
+def compiled_available() -> bool:
+    """Whether the compiled converter was built (``pip install`` compiles it)."""
+    return _compiled_module is not None
+
+
+def converter() -> str:
+    """Which converter the writer uses: ``"compiled"`` or ``"python"``."""
+    return "compiled" if _use_compiled else "python"
+
+
+def use_compiled(enabled: bool) -> bool:
+    """Use the compiled converter when it is available (the default) or not; returns
+    the previous setting. For comparisons (tests, ``bench/store_write.py``)."""
+    global _use_compiled
+    previous = _use_compiled
+    _use_compiled = enabled and _compiled_module is not None
+    return previous
+
+
+def _build_columns(records: Sequence[Any], spec: tuple[_Col, ...]) -> dict[str, pa.Array]:
+    """Every column of ``spec`` for ``records``: compiled where it can be, else Python."""
+    records = records if type(records) is list else list(records)
+    built: list[pa.Array | None] = [None] * len(spec)
+    if _use_compiled:
+        _between_columns()
+        raw = _compiled_module.convert(records, [c.compiled_spec for c in spec], _key_memo,
+                                       is_secret_key, getattr(_local, "pause", None),
+                                       _COMPILED_PAUSE_ROWS)
+        built = [None if r is None else _compiled_array(c, r, len(records))
+                 for c, r in zip(spec, raw, strict=True)]
+    fields: dict[str, list[Any]] = {}  # tags feed three columns: read them once
+    out: dict[str, pa.Array] = {}
+    for col, array in zip(spec, built, strict=True):
+        if array is None:
+            _between_columns()
+            values = fields.get(col.field)
+            if values is None:
+                values = fields[col.field] = _field(records, col.field, col.optional)
+            array = _python_column(col, values)
+        out[col.name] = array
+    return out
+
+
+# The compiled converter calls the writer's pause every this many rows (~0.4 ms of work).
+_COMPILED_PAUSE_ROWS = 128
+
+
+def _compiled_array(col: _Col, raw: tuple[Any, ...], n: int) -> pa.Array:
+    """An Arrow array from the compiled converter's buffers, secret values blanked."""
+    import numpy as np
+    import pyarrow as pa
+
+    if col.kind in _TEXT_KINDS or col.kind in _JSON_KINDS:
+        data, offsets, validity, nulls = raw
+        if (col.scrub or col.kind != K_STR) and _needs_value_scrub(data):
+            buf, ends = _scrub_rows(bytearray(data),
+                                    np.frombuffer(offsets, np.int64)[1:].tolist())
+            moved = np.zeros(n + 1, dtype=np.int64)
+            moved[1:] = ends
+            data, offsets = buf, moved
+        array = pa.LargeStringArray.from_buffers(
+            n, pa.py_buffer(offsets), pa.py_buffer(data),
+            None if validity is None else pa.py_buffer(validity), nulls)
+        return _as_json(array) if col.kind in _JSON_KINDS else array
+    values, validity, nulls = raw
+    if col.kind == K_BOOL:  # one byte per row -> Arrow's bits
+        values = np.packbits(np.frombuffer(values, np.uint8), bitorder="little")
+    typ = {K_INT: pa.int64(), K_FLOAT: pa.float64(), K_BOOL: pa.bool_(),
+           K_TS: pa.timestamp("us")}[col.kind]
+    return pa.Array.from_buffers(typ, n, [None if validity is None else pa.py_buffer(validity),
+                                          pa.py_buffer(values)], null_count=nulls)
+
 
 # -- LM attempts ------------------------------------------------------------------------------
 
-_LM_FIELDS = ("call_id", "trace_id", "parent_id", "model", "provider", "messages", "params",
-              "attempt", "started_at", "ended_at", "text", "prompt_tokens",
-              "completion_tokens", "cost", "latency_s", "wall_s", "cache_hit", "uncached_cost",
-              "uncached_latency_s", "finish_reason", "error_kind", "error_message",
-              "will_retry", "tags")
+_LM_COLUMNS = (
+    _Col("call_id", "call_id", K_STR),
+    _Col("trace_id", "trace_id", K_STR),
+    _Col("parent_id", "parent_id", K_STR),
+    _Col("model", "model", K_STR),
+    _Col("provider", "provider", K_STR),
+    _Col("inputs", "messages", K_JSON),
+    _Col("text", "text", K_STR, scrub=True),
+    _Col("params", "params", K_JSON_SECRET),
+    _Col("prompt_tokens", "prompt_tokens", K_INT),
+    _Col("completion_tokens", "completion_tokens", K_INT),
+    _Col("cost", "cost", K_FLOAT),
+    _Col("cached_uncached_cost", "uncached_cost", K_FLOAT),
+    _Col("latency_s", "latency_s", K_FLOAT),
+    _Col("cached_uncached_latency_s", "uncached_latency_s", K_FLOAT),
+    _Col("wall_s", "wall_s", K_FLOAT),
+    _Col("cache_hit", "cache_hit", K_BOOL),
+    _Col("attempt", "attempt", K_INT),
+    _Col("will_retry", "will_retry", K_BOOL),
+    _Col("finish_reason", "finish_reason", K_STR),
+    _Col("error_kind", "error_kind", K_STR),
+    _Col("error_message", "error_message", K_STR, scrub=True),
+    _Col("started_at", "started_at", K_TS),
+    _Col("ended_at", "ended_at", K_TS),
+    _Col("tags", "tags", K_JSON_TAGS),
+    _Col("run_id", "tags", K_TAG, tag="run_id"),
+    _Col("trial_id", "tags", K_TAG, tag="trial_id"),
+)
 
 
 def lm_table(records: Sequence[Any]) -> pa.Table:
     """``LMCallRecord`` objects (one per attempt) as the Arrow input of :data:`LM_SELECT`."""
-    c = _columns(records, _LM_FIELDS)
-    tags = _tags(c["tags"])
-    return _table({
-        "call_id": _str_array(c["call_id"]),
-        "trace_id": _str_array(c["trace_id"]),
-        "parent_id": _str_array(c["parent_id"]),
-        "model": _str_array(c["model"]),
-        "provider": _str_array(c["provider"]),
-        "inputs": _json_array(c["messages"], drop_secret_keys=False),
-        "text": _str_array(c["text"], scrub_values=True),
-        "params": _json_array(c["params"], drop_secret_keys=True),
-        "prompt_tokens": _int(c["prompt_tokens"]),
-        "completion_tokens": _int(c["completion_tokens"]),
-        "cost": _float(c["cost"]),
-        "cached_uncached_cost": _float(c["uncached_cost"]),
-        "latency_s": _float(c["latency_s"]),
-        "cached_uncached_latency_s": _float(c["uncached_latency_s"]),
-        "wall_s": _float(c["wall_s"]),
-        "cache_hit": _bool(c["cache_hit"]),
-        "attempt": _int(c["attempt"]),
-        "will_retry": _bool(c["will_retry"]),
-        "finish_reason": _str_array(c["finish_reason"]),
-        "error_kind": _str_array(c["error_kind"]),
-        "error_message": _str_array(c["error_message"], scrub_values=True),
-        "started_at": _ts_array(c["started_at"]),
-        "ended_at": _ts_array(c["ended_at"]),
-        "tags": _json_array(tags, drop_secret_keys=True),
-        **_tag_columns(c["tags"]),
-    })
+    return _table(_build_columns(records, _LM_COLUMNS))
 
 
 LM_SELECT = """
@@ -551,18 +702,30 @@ FROM {batch}
 
 # -- program calls ----------------------------------------------------------------------------
 
-_PROGRAM_FIELDS = ("call_id", "trace_id", "parent_id", "module", "kind", "inputs", "config",
-                   "started_at", "ended_at", "outputs", "cost", "latency_s", "lm_calls",
-                   "error_kind", "error_message", "tags")
-_PROGRAM_OPTIONAL = ("adapter_used", "raw_text", "uncached_cost", "uncached_latency_s",
-                     "prompt_tokens", "completion_tokens")
-
-
-def _optional(records: Sequence[Any], name: str) -> list[Any]:
-    try:  # the record classes have every field: one C-level pass
-        return list(map(operator.attrgetter(name), records))
-    except AttributeError:
-        return [getattr(r, name, None) for r in records]
+_PROGRAM_COLUMNS = (
+    _Col("call_id", "call_id", K_STR),
+    _Col("trace_id", "trace_id", K_STR),
+    _Col("parent_id", "parent_id", K_STR),
+    _Col("module", "module", K_STR),
+    _Col("module_kind", "kind", K_STR),
+    _Col("adapter", "adapter_used", K_STR, optional=True),
+    _Col("inputs", "inputs", K_JSON),
+    _Col("prompt_tokens", "prompt_tokens", K_INT, optional=True),
+    _Col("completion_tokens", "completion_tokens", K_INT, optional=True),
+    _Col("cost", "cost", K_FLOAT),
+    _Col("uncached_cost", "uncached_cost", K_FLOAT, optional=True),
+    _Col("latency_s", "latency_s", K_FLOAT),
+    _Col("uncached_latency_s", "uncached_latency_s", K_FLOAT, optional=True),
+    _Col("lm_calls", "lm_calls", K_INT),
+    _Col("error_kind", "error_kind", K_STR),
+    _Col("error_message", "error_message", K_STR, scrub=True),
+    _Col("started_at", "started_at", K_TS),
+    _Col("ended_at", "ended_at", K_TS),
+    _Col("tags", "tags", K_JSON_TAGS),
+    _Col("run_id", "tags", K_TAG, tag="run_id"),
+    _Col("trial_id", "tags", K_TAG, tag="trial_id"),
+)
+_PROGRAM_OUTPUTS = _Col("outputs", "outputs", K_JSON)
 
 
 def _single_model(config: Any) -> str | None:
@@ -622,39 +785,17 @@ def _config_columns(configs: Sequence[Any]) -> tuple[pa.Array, pa.Array]:
 
 def program_table(records: Sequence[Any]) -> pa.Table:
     """``ProgramCallRecord`` objects as the Arrow input of :data:`PROGRAM_SELECT`."""
-    c = _columns(records, _PROGRAM_FIELDS)
-    raw = _optional(records, "raw_text")
-    outputs = c["outputs"]
-    if raw.count(None) != len(raw):  # a reply that could not be parsed: keep its text
+    records = records if type(records) is list else list(records)
+    raw = _field(records, "raw_text", optional=True)
+    if raw.count(None) == len(raw):
+        columns = _build_columns(records, (*_PROGRAM_COLUMNS, _PROGRAM_OUTPUTS))
+    else:  # a reply that could not be parsed: keep its text
+        columns = _build_columns(records, _PROGRAM_COLUMNS)
         outputs = [o if o is not None or r is None else {"raw_text": r}
-                   for o, r in zip(outputs, raw, strict=True)]
-    tags = _tags(c["tags"])
-    params, models = _config_columns(c["config"])
-    return _table({
-        "call_id": _str_array(c["call_id"]),
-        "trace_id": _str_array(c["trace_id"]),
-        "parent_id": _str_array(c["parent_id"]),
-        "module": _str_array(c["module"]),
-        "module_kind": _str_array(c["kind"]),
-        "adapter": _str_array(_optional(records, "adapter_used")),
-        "model": models,
-        "inputs": _json_array(c["inputs"], drop_secret_keys=False),
-        "outputs": _json_array(outputs, drop_secret_keys=False),
-        "params": params,
-        "prompt_tokens": _int(_optional(records, "prompt_tokens")),
-        "completion_tokens": _int(_optional(records, "completion_tokens")),
-        "cost": _float(c["cost"]),
-        "uncached_cost": _float(_optional(records, "uncached_cost")),
-        "latency_s": _float(c["latency_s"]),
-        "uncached_latency_s": _float(_optional(records, "uncached_latency_s")),
-        "lm_calls": _int(c["lm_calls"]),
-        "error_kind": _str_array(c["error_kind"]),
-        "error_message": _str_array(c["error_message"], scrub_values=True),
-        "started_at": _ts_array(c["started_at"]),
-        "ended_at": _ts_array(c["ended_at"]),
-        "tags": _json_array(tags, drop_secret_keys=True),
-        **_tag_columns(c["tags"]),
-    })
+                   for o, r in zip(_field(records, "outputs", False), raw, strict=True)]
+        columns["outputs"] = _json_array(outputs, drop_secret_keys=False)
+    columns["params"], columns["model"] = _config_columns(_field(records, "config", False))
+    return _table(columns)
 
 
 PROGRAM_SELECT = """
