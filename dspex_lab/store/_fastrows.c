@@ -250,19 +250,24 @@ static int json_dict(Buf *b, PyObject *v, Secrets *secrets, int depth) {
     int first = 1;
     while (PyDict_Next(v, &pos, &key, &value)) {
         if (!PyUnicode_CheckExact(key)) return 1;
-        if (secrets) {
-            int secret = secret_key(secrets, key);
-            if (secret < 0) return -1;
-            if (secret) continue;
-        }
-        if (!first && buf_byte(b, ',') < 0) return -1;
-        first = 0;
-        int rc = json_str(b, key);
-        if (rc) return rc;
-        if (buf_byte(b, ':') < 0) return -1;
-        /* the value is borrowed from a dict another thread could change: hold it */
+        /* borrowed from a dict that Python code run meanwhile (is_secret_key, a
+         * thread switch) could change: hold both while they are used */
+        Py_INCREF(key);
         Py_INCREF(value);
+        int rc = 0;
+        if (secrets) {
+            rc = secret_key(secrets, key);  /* 1: secret, 0: not, -1: error */
+            if (rc > 0) { rc = 0; goto next; }
+            if (rc < 0) goto next;
+        }
+        if (!first && buf_byte(b, ',') < 0) { rc = -1; goto next; }
+        first = 0;
+        rc = json_str(b, key);
+        if (rc) goto next;
+        if (buf_byte(b, ':') < 0) { rc = -1; goto next; }
         rc = json_value(b, value, secrets, depth + 1);
+    next:
+        Py_DECREF(key);
         Py_DECREF(value);
         if (rc) return rc;
     }

@@ -1,11 +1,16 @@
 """Records to Arrow columns, in bulk, with secrets scrubbed.
 
 The bus subscriber only appends each record to a list; this module turns a
-whole batch of records into Arrow tables on the writer thread, column by
-column: ``operator.attrgetter`` pulls every field of every record in C, one
-``orjson.dumps`` per JSON value appended to one growing buffer that becomes
-the Arrow column as it is (offsets, no per-row ``str``), timestamps are
-converted by Arrow compute. Derived columns (row id, ``run_id``/``trial_id``
+whole batch of records into Arrow tables on the writer thread. Each column is
+described once (``_Col``); the compiled converter (``_fastrows.c``, built by
+``pip install``) builds every column it can in one pass over the records, and
+the Python code below builds the rest (every column where it is not built).
+Both give the same rows (``tests/test_store_compiled.py``).
+
+The Python converter works column by column: ``operator.attrgetter`` pulls
+every field of every record in C, one ``orjson.dumps`` per JSON value appended
+to one growing buffer that becomes the Arrow column as it is (offsets, no
+per-row ``str``), timestamps are converted in numpy. Derived columns (row id, ``run_id``/``trial_id``
 from the tags, ``{"text": ...}``, uncached cost/latency) are computed by
 DuckDB in the ``INSERT ... SELECT``: the Python side is the writer's
 bottleneck (the GIL), DuckDB's thread has room to spare. Records are read by

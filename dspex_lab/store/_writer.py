@@ -13,8 +13,9 @@ Three threads, and nothing on the emitting side touches the disk:
   more due, the transaction reaches ``_TX_ROWS`` rows or has been open for a
   flush interval (``_TX_S`` at most), or another process waits for the file.
   Never one INSERT per row. While DuckDB works, the converter sleeps 0.1 ms
-  between columns, so that DuckDB's client, which needs the GIL a few times
-  per statement, is not held up by long C-level loops (``Writer._pause``).
+  between columns (the compiled converter: every ``_rows._COMPILED_PAUSE_ROWS``
+  rows), so that DuckDB's client, which needs the GIL a few times per
+  statement, is not held up by long C-level loops (``Writer._pause``).
 
 Why chunks share a transaction: DuckDB writes a transaction whose WAL would
 pass its checkpoint threshold (16 MB, ~20,000 execution rows) straight into
@@ -28,8 +29,8 @@ measured no faster. A steady trickle still commits every chunk, so a crash
 loses what it did before. Letting go early when a reader waits keeps
 cross-process reads as prompt as with small transactions.
 
-Backpressure: at most ``max_queue`` records wait in the buffer and one
-converted chunk waits for the committer; beyond that ``on_events`` blocks, the
+Backpressure: at most ``max_queue`` records wait in the buffer and
+``_READY_MAX`` converted chunks wait for the committer; beyond that ``on_events`` blocks, the
 bus queue fills and ``emit`` blocks. Records of the open transaction stay
 referenced until it commits (their Arrow tables are dropped once inserted and
 rebuilt only for a retry), so memory stays bounded; nothing is dropped.
