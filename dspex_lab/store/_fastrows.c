@@ -313,6 +313,16 @@ static int is_text(int kind) { return kind <= K_TAG; }
 
 static Py_ssize_t fixed_width(int kind) { return kind == K_BOOL ? 1 : 8; }
 
+/* A str's UTF-8 appended as it is (0), or 1 for anything but an exact str that has
+ * UTF-8 (a subclass, a lone surrogate): the Python path takes the column. */
+static int put_text(Buf *b, PyObject *v) {
+    if (!PyUnicode_CheckExact(v)) return 1;
+    Py_ssize_t n;
+    const char *p = PyUnicode_AsUTF8AndSize(v, &n);
+    if (!p) { PyErr_Clear(); return 1; }
+    return buf_put(b, p, n);
+}
+
 /* 0: row added, 1: the column gives up, -1: error. `v` is borrowed. */
 static int add_value(Column *c, Py_ssize_t row, PyObject *v, Secrets *secrets) {
     Buf *b = &c->data;
@@ -320,13 +330,7 @@ static int add_value(Column *c, Py_ssize_t row, PyObject *v, Secrets *secrets) {
     switch (c->kind) {
     case K_STR:
         if (v == Py_None) { set_null(c, row); break; }
-        if (!PyUnicode_CheckExact(v)) return 1;
-        {
-            Py_ssize_t n;
-            const char *p = PyUnicode_AsUTF8AndSize(v, &n);
-            if (!p) { PyErr_Clear(); return 1; }
-            rc = buf_put(b, p, n);
-        }
+        rc = put_text(b, v);
         break;
     case K_JSON_TAGS:
         if (v != Py_None) {
@@ -359,11 +363,7 @@ static int add_value(Column *c, Py_ssize_t row, PyObject *v, Secrets *secrets) {
                 break;
             }
             if (item == Py_None) { set_null(c, row); break; }
-            if (!PyUnicode_CheckExact(item)) return 1;
-            Py_ssize_t n;
-            const char *p = PyUnicode_AsUTF8AndSize(item, &n);
-            if (!p) { PyErr_Clear(); return 1; }
-            rc = buf_put(b, p, n);
+            rc = put_text(b, item);
         }
         break;
     case K_INT: {

@@ -10,11 +10,12 @@ Both give the same rows (``tests/test_store_compiled.py``).
 The Python converter works column by column: ``operator.attrgetter`` pulls
 every field of every record in C, one ``orjson.dumps`` per JSON value appended
 to one growing buffer that becomes the Arrow column as it is (offsets, no
-per-row ``str``), timestamps are converted in numpy. Derived columns (row id, ``run_id``/``trial_id``
-from the tags, ``{"text": ...}``, uncached cost/latency) are computed by
-DuckDB in the ``INSERT ... SELECT``: the Python side is the writer's
-bottleneck (the GIL), DuckDB's thread has room to spare. Records are read by
-attribute, so the store never imports the record classes.
+per-row ``str``), timestamps are converted in numpy.
+
+Derived columns (row id, ``{"text": ...}``, uncached cost/latency) are computed
+by DuckDB in the ``INSERT ... SELECT``; ``run_id``/``trial_id`` are read from
+the tags here (parsing every row's tags in DuckDB cost more). Records are read
+by attribute, so the store never imports the record classes.
 
 Secrets: nothing here reads the environment for data; the writer learns the
 *values* of secret-looking environment variables only to blank them out.
@@ -416,7 +417,8 @@ def _ts_array(values: Sequence[Any]) -> pa.Array:
         seconds = pa.array(values, pa.float64())
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
         return _ts_one_by_one(values)  # text or some other non-number among them
-    micros = np.rint(seconds.to_numpy(zero_copy_only=False) * 1e6)
+    with np.errstate(over="ignore", invalid="ignore"):  # huge values: checked below
+        micros = np.rint(seconds.to_numpy(zero_copy_only=False) * 1e6)
     valid = np.isfinite(micros)  # NULL comes out as NaN; NaN and inf become NULL too
     if np.any(np.abs(micros[valid]) >= 2.0**63):
         return _ts_one_by_one(values)
@@ -656,10 +658,24 @@ def _compiled_array(col: _Col, raw: tuple[Any, ...], n: int) -> pa.Array:
 
 # -- LM attempts ------------------------------------------------------------------------------
 
-_LM_COLUMNS = (
+# the columns every execution row has: ids first, outcome, times and tags last
+_IDS = (
     _Col("call_id", "call_id", K_STR),
     _Col("trace_id", "trace_id", K_STR),
     _Col("parent_id", "parent_id", K_STR),
+)
+_OUTCOME = (
+    _Col("error_kind", "error_kind", K_STR),
+    _Col("error_message", "error_message", K_STR, scrub=True),
+    _Col("started_at", "started_at", K_TS),
+    _Col("ended_at", "ended_at", K_TS),
+    _Col("tags", "tags", K_JSON_TAGS),
+    _Col("run_id", "tags", K_TAG, tag="run_id"),
+    _Col("trial_id", "tags", K_TAG, tag="trial_id"),
+)
+
+_LM_COLUMNS = (
+    *_IDS,
     _Col("model", "model", K_STR),
     _Col("provider", "provider", K_STR),
     _Col("inputs", "messages", K_JSON),
@@ -676,13 +692,7 @@ _LM_COLUMNS = (
     _Col("attempt", "attempt", K_INT),
     _Col("will_retry", "will_retry", K_BOOL),
     _Col("finish_reason", "finish_reason", K_STR),
-    _Col("error_kind", "error_kind", K_STR),
-    _Col("error_message", "error_message", K_STR, scrub=True),
-    _Col("started_at", "started_at", K_TS),
-    _Col("ended_at", "ended_at", K_TS),
-    _Col("tags", "tags", K_JSON_TAGS),
-    _Col("run_id", "tags", K_TAG, tag="run_id"),
-    _Col("trial_id", "tags", K_TAG, tag="trial_id"),
+    *_OUTCOME,
 )
 
 
@@ -708,9 +718,7 @@ FROM {batch}
 # -- program calls ----------------------------------------------------------------------------
 
 _PROGRAM_COLUMNS = (
-    _Col("call_id", "call_id", K_STR),
-    _Col("trace_id", "trace_id", K_STR),
-    _Col("parent_id", "parent_id", K_STR),
+    *_IDS,
     _Col("module", "module", K_STR),
     _Col("module_kind", "kind", K_STR),
     _Col("adapter", "adapter_used", K_STR, optional=True),
@@ -722,13 +730,7 @@ _PROGRAM_COLUMNS = (
     _Col("latency_s", "latency_s", K_FLOAT),
     _Col("uncached_latency_s", "uncached_latency_s", K_FLOAT, optional=True),
     _Col("lm_calls", "lm_calls", K_INT),
-    _Col("error_kind", "error_kind", K_STR),
-    _Col("error_message", "error_message", K_STR, scrub=True),
-    _Col("started_at", "started_at", K_TS),
-    _Col("ended_at", "ended_at", K_TS),
-    _Col("tags", "tags", K_JSON_TAGS),
-    _Col("run_id", "tags", K_TAG, tag="run_id"),
-    _Col("trial_id", "tags", K_TAG, tag="trial_id"),
+    *_OUTCOME,
 )
 _PROGRAM_OUTPUTS = _Col("outputs", "outputs", K_JSON)
 
