@@ -551,11 +551,12 @@ def _python_column(col: _Col, values: Sequence[Any]) -> pa.Array:
 
 
 def _field(records: Sequence[Any], name: str, optional: bool) -> list[Any]:
-    if not optional:  # one C-level pass; no per-row tuple, so no garbage-collector churn
-        return list(map(operator.attrgetter(name), records))
-    try:  # the record classes have every field
+    """One field of every record (None where an optional one is missing)."""
+    try:  # one C-level pass; no per-row tuple, so no garbage-collector churn
         return list(map(operator.attrgetter(name), records))
     except AttributeError:
+        if not optional:
+            raise
         return [getattr(r, name, None) for r in records]
 
 
